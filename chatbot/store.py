@@ -1,0 +1,217 @@
+"""The index folder on disk: the only module that writes it.
+
+Layout: `index/manifest.json` names the current build, `index/builds/<id>/` holds its files
+(`chunks.jsonl`, `vectors.npy`, `dense.faiss`, `documents.json`). A build is written into a fresh
+folder first and the manifest is replaced last, by atomic rename, so a reader (or a build killed
+at any moment) always sees either the old index or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatbot.chunking import Chunk
+from chatbot.corpus import Provenance
+from chatbot.errors import IndexBusyError, IndexCorruptError, IndexMissingError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+BUILDS = "builds"
+LOCK = ".lock"
+KEEP_BUILDS = 2  # the current build and the one before it, which a running app may still read
+_FILES = ("chunks.jsonl", "vectors.npy", "dense.faiss", "documents.json")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """How an index was built; readers check it before trusting the files it names."""
+
+    build_id: str
+    built_at: str
+    model_id: str
+    dim: int
+    chunking: dict[str, int]
+    corpus_hash: str
+    documents: int
+    chunks: int
+    ann: str = "flat"
+    files: dict[str, int] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """A loaded build: the chunks, their vectors, the FAISS index and the documents' provenance."""
+
+    manifest: Manifest
+    chunks: tuple[Chunk, ...]
+    vectors: np.ndarray
+    faiss_index: Any
+    provenance: dict[str, Provenance]
+
+
+def _fix(index_dir: Path) -> str:
+    return f"Rebuild it with: chatbot index --index {index_dir}"
+
+
+def _corrupt(index_dir: Path, what: str) -> IndexCorruptError:
+    return IndexCorruptError(f"The index in {index_dir}/ is damaged ({what}). {_fix(index_dir)}")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The current manifest, None when there is no index, an error when it cannot be trusted."""
+    path = index_dir / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise _corrupt(index_dir, f"format version {raw.get('format_version')!r}, expected {FORMAT_VERSION}")
+        return Manifest(**raw)
+    except IndexCorruptError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+        raise _corrupt(index_dir, f"unreadable {MANIFEST}: {type(exc).__name__}") from None
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's build lock; a second build at the same time is refused, not queued."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusyError(
+                f"Another build is writing {index_dir}/ right now. Wait for it to finish, then retry."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_build(
+    index_dir: Path,
+    manifest: Manifest,
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    faiss_index: Any,
+    provenance: dict[str, Provenance],
+) -> Manifest:
+    """Write a complete build folder, then switch the manifest to it. Call under build_lock."""
+    import faiss
+
+    builds = index_dir / BUILDS
+    builds.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=builds, prefix=f".{manifest.build_id}."))
+    try:
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+            for c in chunks:
+                row = {"id": c.id, "source": c.source, "title": c.title, "section": list(c.section),
+                       "text": c.text, "start": c.start, "end": c.end}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(faiss_index, str(tmp / "dense.faiss"))
+        (tmp / "documents.json").write_text(
+            json.dumps({src: asdict(p) for src, p in provenance.items()}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+        for name in _FILES:
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        sizes = {name: (tmp / name).stat().st_size for name in _FILES}
+        final = builds / manifest.build_id
+        os.replace(tmp, final)
+        _fsync_dir(builds)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest = Manifest(**{**asdict(manifest), "files": sizes})
+    _write_atomic(index_dir / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
+    prune_builds(index_dir, keep=manifest.build_id)
+    return manifest
+
+
+def prune_builds(index_dir: Path, keep: str) -> None:
+    """Remove old and abandoned build folders, keeping the newest few."""
+    builds = index_dir / BUILDS
+    if not builds.is_dir():
+        return
+    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+    old = [p for p in done if p.name != keep][: max(0, len(done) - KEEP_BUILDS)]
+    abandoned = [p for p in builds.iterdir() if p.name.startswith(".")]
+    for path in old + abandoned:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex:
+    """Load the build the manifest names, checking every file against it."""
+    import faiss
+
+    manifest = manifest or read_manifest(index_dir)
+    if manifest is None:
+        raise IndexMissingError(f"No index in {index_dir}/. Build one with: chatbot index --index {index_dir}")
+    folder = index_dir / BUILDS / manifest.build_id
+    for name, size in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise _corrupt(index_dir, f"{name} is missing")
+        if path.stat().st_size != size:
+            raise _corrupt(index_dir, f"{name} has {path.stat().st_size} bytes, expected {size}")
+    try:
+        chunks = tuple(_read_chunks(folder / "chunks.jsonl"))
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        faiss_index = faiss.read_index(str(folder / "dense.faiss"))
+        docs = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+        provenance = {src: Provenance(**p) for src, p in docs.items()}
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
+    if not (len(chunks) == manifest.chunks == faiss_index.ntotal == vectors.shape[0]):
+        raise _corrupt(index_dir, "chunk, vector and index counts disagree")
+    if faiss_index.d != manifest.dim or vectors.shape[1] != manifest.dim:
+        raise _corrupt(index_dir, f"vectors are not {manifest.dim}-dimensional")
+    return StoredIndex(manifest, chunks, vectors, faiss_index, provenance)
+
+
+def _read_chunks(path: Path) -> Iterator[Chunk]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            yield Chunk(row["id"], row["source"], row["title"], tuple(row["section"]),
+                        row["text"], row["start"], row["end"])

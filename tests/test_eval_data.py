@@ -1,0 +1,212 @@
+"""Checks on the article evaluation sets, so that a bad edit never silently skews a score.
+
+The sets in ``tests/data/`` (``article_dev.jsonl`` for tuning, ``article_heldout.jsonl`` for
+reporting) count a hit when a returned passage contains an expected sentence, so every expected
+sentence must be copied character-exactly from the article. The article's structure (its question
+headings and the short headings under them) is found by general rules, not by a list of headings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+DEV = DATA / "article_dev.jsonl"
+HELDOUT = DATA / "article_heldout.jsonl"
+EVAL_FILES = [DEV, HELDOUT]
+ARTICLE_CANDIDATES = [
+    ROOT / "corpus" / "refractory-myeloma.txt",
+    ROOT.parent / "shared" / "corpus-source" / "refractory-myeloma.txt",
+]
+KINDS = {"plain", "lay", "typo", "followup", "offtopic"}
+FIELDS = {"id", "question", "history", "kind", "expected"}
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            pytest.fail(f"{path.name}:{number}: not valid JSON ({exc})")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def article() -> str:
+    for path in ARTICLE_CANDIDATES:
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    pytest.skip(
+        "article not found; looked in " + ", ".join(str(p) for p in ARTICLE_CANDIDATES)
+    )
+
+
+def paragraphs(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (offset, stripped text) of each non-blank line; the article has one paragraph per line."""
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped:
+            yield offset + line.index(stripped), stripped
+        offset += len(line)
+
+
+def section_headings(text: str) -> list[tuple[int, str]]:
+    """Question headings: a short line standing alone whose only sentence ends in '?'."""
+    return [
+        (offset, line)
+        for offset, line in paragraphs(text)
+        if line.endswith("?") and len(line) <= 100 and not re.search(r"[.!?]\s", line)
+    ]
+
+
+def subsection_headings(text: str) -> list[tuple[int, str]]:
+    """Short lines inside a section, without a final period, followed by a real paragraph."""
+    lines = list(paragraphs(text))
+    sections = section_headings(text)
+    if not sections:
+        return []
+    first = sections[0][0]
+    found = []
+    for (offset, line), (_, following) in itertools.pairwise(lines):
+        if (
+            offset > first
+            and len(line) <= 40
+            and not line.endswith((".", "?", "!"))
+            and len(following) >= 100
+        ):
+            found.append((offset, line))
+    return found
+
+
+def heading_of(headings: list[tuple[int, str]], offset: int) -> str | None:
+    current = None
+    for start, name in headings:
+        if start <= offset:
+            current = name
+    return current
+
+
+def covered(
+    rows: list[dict[str, Any]], article: str, headings: list[tuple[int, str]]
+) -> set[str]:
+    names = set()
+    for row in rows:
+        for sentence in row["expected"]:
+            offset = article.find(sentence)
+            name = heading_of(headings, offset) if offset >= 0 else None
+            if name is not None:
+                names.add(name)
+    return names
+
+
+def normalise(question: str) -> str:
+    return " ".join(question.casefold().split())
+
+
+@pytest.mark.parametrize("path", EVAL_FILES, ids=lambda p: p.name)
+def test_rows_are_well_formed(path: Path) -> None:
+    rows = load(path)
+    assert rows, f"{path.name} is empty"
+    for row in rows:
+        where = f"{path.name} {row.get('id')!r}"
+        assert set(row) == FIELDS, (
+            f"{where}: fields {sorted(row)}, expected {sorted(FIELDS)}"
+        )
+        assert isinstance(row["id"], str) and row["id"], where
+        assert isinstance(row["question"], str) and row["question"].strip(), where
+        assert row["kind"] in KINDS, (
+            f"{where}: kind {row['kind']!r} not in {sorted(KINDS)}"
+        )
+        assert isinstance(row["history"], list), where
+        assert all(isinstance(h, str) and h.strip() for h in row["history"]), where
+        assert isinstance(row["expected"], list), where
+        assert all(isinstance(s, str) and s.strip() for s in row["expected"]), where
+
+
+@pytest.mark.parametrize("path", EVAL_FILES, ids=lambda p: p.name)
+def test_ids_and_questions_are_unique(path: Path) -> None:
+    rows = load(path)
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)), f"duplicate ids in {path.name}"
+    questions = [(normalise(row["question"]), tuple(row["history"])) for row in rows]
+    assert len(questions) == len(set(questions)), f"duplicate questions in {path.name}"
+
+
+@pytest.mark.parametrize("path", EVAL_FILES, ids=lambda p: p.name)
+def test_kind_rules(path: Path) -> None:
+    for row in load(path):
+        where = f"{path.name} {row['id']}"
+        offtopic = row["kind"] == "offtopic"
+        assert offtopic == (row["expected"] == []), (
+            f"{where}: offtopic <=> expected == []"
+        )
+        if row["kind"] == "followup":
+            assert row["history"], f"{where}: a follow-up needs history"
+        else:
+            assert not row["history"], f"{where}: only follow-ups carry history"
+
+
+@pytest.mark.parametrize("path", EVAL_FILES, ids=lambda p: p.name)
+def test_expected_sentences_are_verbatim_whole_sentences(
+    path: Path, article: str
+) -> None:
+    for row in load(path):
+        for sentence in row["expected"]:
+            where = f"{path.name} {row['id']}: {sentence[:60]!r}"
+            offset = article.find(sentence)
+            assert offset >= 0, f"{where} is not verbatim in the article"
+            before = article[:offset]
+            assert (
+                before == "" or before.endswith("\n") or re.search(r"[.!?:]\s$", before)
+            ), f"{where} does not start at a sentence boundary"
+            assert sentence.endswith((".", "?", "!", ":")), (
+                f"{where} is not a whole sentence"
+            )
+
+
+def test_article_structure_is_found(article: str) -> None:
+    assert len(section_headings(article)) >= 2
+    assert subsection_headings(article)
+
+
+@pytest.mark.parametrize("path", EVAL_FILES, ids=lambda p: p.name)
+def test_every_section_is_covered(path: Path, article: str) -> None:
+    headings = section_headings(article)
+    missing = {name for _, name in headings} - covered(load(path), article, headings)
+    assert not missing, f"{path.name}: no question for sections {sorted(missing)}"
+
+
+def test_every_subsection_is_covered_by_dev(article: str) -> None:
+    headings = sorted(section_headings(article) + subsection_headings(article))
+    subsections = {name for _, name in subsection_headings(article)}
+    missing = subsections - covered(load(DEV), article, headings)
+    assert not missing, f"dev set: no question for subsections {sorted(missing)}"
+
+
+def test_sets_share_no_question() -> None:
+    dev = {normalise(row["question"]) for row in load(DEV)}
+    heldout = {normalise(row["question"]) for row in load(HELDOUT)}
+    shared = dev & heldout
+    assert not shared, f"questions in both sets: {sorted(shared)}"
+
+
+@pytest.mark.parametrize(
+    ("path", "minimum"), [(DEV, 70), (HELDOUT, 60)], ids=["dev", "heldout"]
+)
+def test_size_and_mix(path: Path, minimum: int) -> None:
+    rows = load(path)
+    assert len(rows) >= minimum, f"{path.name}: {len(rows)} questions, need {minimum}"
+    kinds = {row["kind"] for row in rows}
+    assert kinds == KINDS, f"{path.name}: kinds present {sorted(kinds)}"
