@@ -63,11 +63,13 @@ def respond(engine: Engine, message: str, history: list[Message] | None) -> tupl
         return "", history + turn
     turn.append({"role": "assistant", "content": answer_markdown(answer)})
     if answer.passages:
-        turn.append({
-            "role": "assistant",
-            "content": sources_markdown(answer),
-            "metadata": {"title": f"Sources ({len(answer.passages)})", "status": "done"},
-        })
+        turn.append(
+            {
+                "role": "assistant",
+                "content": sources_markdown(answer),
+                "metadata": {"title": f"Sources ({len(answer.passages)})", "status": "done"},
+            }
+        )
     return "", history + turn
 
 

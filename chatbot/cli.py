@@ -28,10 +28,20 @@ class UsageError(Exception):
 
 def _paths(parser: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     if corpus:
-        parser.add_argument("--corpus", type=Path, default=Path("corpus"), metavar="DIR",
-                            help="folder of documents to serve (default: corpus)")
-    parser.add_argument("--index", type=Path, default=Path("index"), metavar="DIR",
-                        help="folder of the built index (default: index)")
+        parser.add_argument(
+            "--corpus",
+            type=Path,
+            default=Path("corpus"),
+            metavar="DIR",
+            help="folder of documents to serve (default: corpus)",
+        )
+    parser.add_argument(
+        "--index",
+        type=Path,
+        default=Path("index"),
+        metavar="DIR",
+        help="folder of the built index (default: index)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -58,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="print the best passages for a question")
     _paths(p)
     p.add_argument("question", nargs="?", help="the question (omit with --json)")
-    p.add_argument("--json", action="store_true",
-                   help="batch protocol: JSON lines in on stdin, one JSON line out per line")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="batch protocol: JSON lines in on stdin, one JSON line out per line",
+    )
     p.add_argument("--top-k", type=_positive, default=3, metavar="N", help="passages per answer (default 3)")
 
     p = sub.add_parser("serve", help="run the chat app in the browser")
@@ -91,8 +104,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     report = build_index(args.corpus, args.index, MiniLMEmbedder(), progress=not args.quiet)
     m = report.manifest
-    print(f"indexed {m.documents} documents, {m.chunks} chunks into {args.index}/ "
-          f"(build {m.build_id}; {report.embedded} embedded, {report.reused} reused, {report.seconds:.1f}s)")
+    print(
+        f"indexed {m.documents} documents, {m.chunks} chunks into {args.index}/ "
+        f"(build {m.build_id}; {report.embedded} embedded, {report.reused} reused, {report.seconds:.1f}s)"
+    )
     return 0
 
 
@@ -175,7 +190,10 @@ def _configure_logging() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on usage errors and --help; main() returns instead
+        return int(exc.code or 0)
     _configure_logging()
     try:
         return COMMANDS[args.command](args)

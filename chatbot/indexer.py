@@ -1,8 +1,7 @@
 """Build the index from the corpus, and keep it in step with the corpus and the model.
 
-Chunks are embedded with their section path in front ("Section › Subsection: text"), because the
-heading often holds the words a question uses ("Stem Cell Transplantation") while the paragraph
-does not repeat them. Vectors of chunks that did not change are taken from the previous build.
+Chunks are embedded as `Chunk.search_text` (section path, then passage), and each sentence on its
+own for highlights. Vectors of chunks that did not change are taken from the previous build.
 """
 
 from __future__ import annotations
@@ -16,11 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from chatbot.chunking import CITATION_SEP, Chunk, ChunkSettings, chunk_corpus
-from chatbot.corpus import corpus_hash, load_corpus
+from chatbot.chunking import ChunkSettings, chunk_corpus
+from chatbot.corpus import corpus_hash, load_corpus, load_synonyms
 from chatbot.embedding import Embedder
 from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError
-from chatbot.store import Manifest, StoredIndex, build_lock, load_build, read_manifest, write_build
+from chatbot.store import (
+    Manifest,
+    StoredDocument,
+    StoredIndex,
+    build_lock,
+    load_build,
+    read_manifest,
+    write_build,
+)
 
 log = logging.getLogger("chatbot.index")
 EMBED_BATCH = 256
@@ -36,15 +43,8 @@ class BuildReport:
     seconds: float
 
 
-def embedding_text(chunk: Chunk) -> str:
-    """The text the model sees for a chunk: its section path, then the passage."""
-    if not chunk.section:
-        return chunk.text
-    return f"{CITATION_SEP.join(chunk.section)}: {chunk.text}"
-
-
-def _previous_vectors(index_dir: Path, model_id: str) -> dict[str, np.ndarray]:
-    """Vectors of the current build by chunk id, when it was made by the same model."""
+def _previous_vectors(index_dir: Path, model_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Chunk and sentence vectors of the current build by chunk id, when made by the same model."""
     try:
         manifest = read_manifest(index_dir)
         if manifest is None or manifest.model_id != model_id:
@@ -52,7 +52,11 @@ def _previous_vectors(index_dir: Path, model_id: str) -> dict[str, np.ndarray]:
         old = load_build(index_dir, manifest)
     except ChatbotError:
         return {}  # a damaged index is simply rebuilt from scratch
-    return {c.id: np.asarray(old.vectors[i]) for i, c in enumerate(old.chunks)}
+    offsets = old.sentence_offsets
+    return {
+        c.id: (np.asarray(old.vectors[i]), np.asarray(old.sentence_vectors[offsets[i] : offsets[i + 1]]))
+        for i, c in enumerate(old.chunks)
+    }
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
@@ -79,6 +83,7 @@ def build_index(
     import faiss
 
     started = time.perf_counter()
+    digest = corpus_hash(corpus_dir)  # fails on a missing corpus before anything is created
     with build_lock(index_dir):
         digest = corpus_hash(corpus_dir)
         docs = list(load_corpus(corpus_dir))
@@ -87,13 +92,28 @@ def build_index(
             raise CorpusError(f"No passages found in {corpus_dir}/. Add .txt or .md documents there.")
         previous = _previous_vectors(index_dir, embedder.model_id)
         todo = [i for i, c in enumerate(chunks) if c.id not in previous]
+        # One pass over the new chunks and their sentences, so the progress bar counts real work.
+        texts = [chunks[i].search_text for i in todo]
+        for i in todo:
+            texts.extend(chunks[i].text[s:e] for s, e in chunks[i].sentences)
+        fresh = _embed(embedder, texts, progress)
         vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+        sentence_parts: list[np.ndarray] = []
+        fresh_at = dict(zip(todo, range(len(todo)), strict=True))
+        cursor = len(todo)
         for i, c in enumerate(chunks):
-            if c.id in previous:
-                vectors[i] = previous[c.id]
-        fresh = _embed(embedder, [embedding_text(chunks[i]) for i in todo], progress)
-        if todo:
-            vectors[todo] = fresh
+            if i in fresh_at:
+                vectors[i] = fresh[fresh_at[i]]
+                sentence_parts.append(fresh[cursor : cursor + len(c.sentences)])
+                cursor += len(c.sentences)
+            else:
+                vectors[i], sentences = previous[c.id]
+                sentence_parts.append(sentences)
+        sentence_vectors = (
+            np.concatenate(sentence_parts)
+            if sentence_parts
+            else np.zeros((0, embedder.dim), dtype=np.float32)
+        )
         dense = faiss.IndexFlatIP(embedder.dim)
         dense.add(vectors)
         manifest = Manifest(
@@ -106,16 +126,33 @@ def build_index(
             documents=len(docs),
             chunks=len(chunks),
         )
-        manifest = write_build(index_dir, manifest, chunks, vectors, dense,
-                               {d.source: d.provenance for d in docs})
+        documents = {d.source: StoredDocument(d.text, d.provenance) for d in docs}
+        manifest = write_build(
+            index_dir,
+            manifest,
+            chunks,
+            vectors,
+            sentence_vectors,
+            dense,
+            documents,
+            load_synonyms(corpus_dir),
+        )
     report = BuildReport(manifest, len(todo), len(chunks) - len(todo), time.perf_counter() - started)
-    log.info("built index %s: %d documents, %d chunks (%d embedded, %d reused) in %.1fs",
-             manifest.build_id, manifest.documents, manifest.chunks, report.embedded, report.reused,
-             report.seconds)
+    log.info(
+        "built index %s: %d documents, %d chunks (%d embedded, %d reused) in %.1fs",
+        manifest.build_id,
+        manifest.documents,
+        manifest.chunks,
+        report.embedded,
+        report.reused,
+        report.seconds,
+    )
     return report
 
 
-def stale_reason(manifest: Manifest, corpus_dir: Path, embedder: Embedder, settings: ChunkSettings) -> str | None:
+def stale_reason(
+    manifest: Manifest, corpus_dir: Path, embedder: Embedder, settings: ChunkSettings
+) -> str | None:
     """Why an index no longer matches the corpus, model or chunking, or None when it does."""
     if manifest.model_id != embedder.model_id:
         return f"it was built with {manifest.model_id}, not {embedder.model_id}"
@@ -150,6 +187,8 @@ def open_index(
             manifest = build_index(corpus_dir, index_dir, embedder, settings, progress=progress).manifest
     stored = load_build(index_dir, manifest)
     if stored.manifest.dim != embedder.dim:
-        raise IndexCorruptError(f"The index in {index_dir}/ has {stored.manifest.dim}-d vectors, "
-                                f"the model makes {embedder.dim}-d ones. Rebuild it with: chatbot index")
+        raise IndexCorruptError(
+            f"The index in {index_dir}/ has {stored.manifest.dim}-d vectors, "
+            f"the model makes {embedder.dim}-d ones. Rebuild it with: chatbot index"
+        )
     return stored

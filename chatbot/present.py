@@ -12,8 +12,7 @@ import textwrap
 from chatbot.answer import Answer
 
 DISCLAIMER = (
-    "Educational content from the article, not medical advice. "
-    "Ask your care team about your own situation."
+    "Educational content from the article, not medical advice. Ask your care team about your own situation."
 )
 NOT_FOUND = "I could not find a passage in the article that answers this."
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")

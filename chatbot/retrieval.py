@@ -1,4 +1,9 @@
-"""Find the chunks closest to a query in the loaded index."""
+"""Find the chunks that answer a query: dense (FAISS) and BM25, fused.
+
+Both retrievers rank the same chunks; reciprocal rank fusion combines the two rankings, because
+their raw scores live on different scales. Ties break on chunk order, so results are deterministic.
+Every hit keeps both ranks and scores, so staff can see why a passage was chosen.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,101 @@ from dataclasses import dataclass
 import numpy as np
 
 from chatbot.chunking import Chunk
+from chatbot.lexical import BM25Index
 from chatbot.store import StoredIndex
+
+RRF_K = 60  # the usual constant; a lower k lets the top ranks of one retriever dominate
+# Weights of the three rankings in the fusion: chunk vectors, BM25, best sentence vector.
+WEIGHTS = (1.0, 1.0, 1.0)
+DEPTH = 100  # how deep each retriever's list is read before fusion
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk found for a query, with its score (cosine similarity) and rank (1 = best)."""
+    """A chunk found for a query. Ranks start at 1; None means the retriever did not list it."""
 
     chunk: Chunk
-    score: float
-    rank: int
+    position: int  # index of the chunk in the stored index
+    score: float  # the fused score (RRF), higher is better
+    dense_score: float  # cosine similarity to the query
+    dense_rank: int | None
+    bm25_score: float
+    bm25_rank: int | None
 
 
-def dense_search(index: StoredIndex, query_vector: np.ndarray, k: int) -> list[Hit]:
-    """The k chunks nearest the query by inner product of unit vectors, best first."""
-    k = min(k, len(index.chunks))  # FAISS pads with -1 past the corpus size
-    if k <= 0:
-        return []
-    scores, ids = index.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), k)
-    return [
-        Hit(index.chunks[i], float(s), rank)
-        for rank, (i, s) in enumerate(zip(ids[0], scores[0], strict=True), start=1)
-        if i >= 0
-    ]
+def _ranks(scores: np.ndarray, depth: int, positive_only: bool) -> dict[int, int]:
+    order = np.lexsort((np.arange(len(scores)), -scores))[:depth]
+    return {int(i): r for r, i in enumerate(order, start=1) if not positive_only or scores[i] > 0}
+
+
+class Retriever:
+    """Dense and lexical search over one loaded index."""
+
+    def __init__(self, index: StoredIndex) -> None:
+        self.index = index
+        self.bm25 = BM25Index([c.search_text for c in index.chunks])
+
+    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every chunk to the query."""
+        n = len(self.index.chunks)
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        scores = np.full(n, -1.0, dtype=np.float32)
+        k = min(n, max(DEPTH, 1))
+        found, ids = self.index.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+        keep = ids[0] >= 0
+        scores[ids[0][keep]] = found[0][keep]
+        return scores
+
+    def sentence_scores(self, query_vector: np.ndarray, positions: list[int]) -> np.ndarray:
+        """For each chunk listed, the cosine similarity of its closest sentence to the query.
+
+        A question usually matches one sentence of a passage ("Refractory myeloma is a type of
+        multiple myeloma that ..."), while the passage's own vector averages it with the rest.
+        """
+        offsets = self.index.sentence_offsets
+        out = np.full(len(positions), -1.0, dtype=np.float32)
+        for j, i in enumerate(positions):
+            lo, hi = int(offsets[i]), int(offsets[i + 1])
+            if hi > lo:
+                out[j] = float((np.asarray(self.index.sentence_vectors[lo:hi]) @ query_vector).max())
+        return out
+
+    def search(
+        self, query_vector: np.ndarray, query_terms: list[str], k: int, method: str = "hybrid"
+    ) -> list[Hit]:
+        """The k best chunks, best first, by `hybrid`, `dense` or `bm25`."""
+        n = len(self.index.chunks)
+        k = min(k, n)
+        if k <= 0:
+            return []
+        dense = self.dense_scores(query_vector)
+        lexical = self.bm25.scores(query_terms)
+        dense_ranks = _ranks(dense, DEPTH, positive_only=False)
+        bm25_ranks = _ranks(lexical, DEPTH, positive_only=True)
+        if method == "dense":
+            fused = {i: float(dense[i]) for i in dense_ranks}
+        elif method == "bm25":
+            fused = {i: float(lexical[i]) for i in bm25_ranks}
+        else:
+            candidates = sorted(set(dense_ranks) | set(bm25_ranks))
+            sentence = self.sentence_scores(query_vector, candidates)
+            sentence_ranks = _ranks(sentence, DEPTH, positive_only=False)
+            sentence_ranks = {candidates[j]: r for j, r in sentence_ranks.items()}
+            fused = {}
+            for w, ranks in zip(WEIGHTS, (dense_ranks, bm25_ranks, sentence_ranks), strict=True):
+                for i, r in ranks.items():
+                    fused[i] = fused.get(i, 0.0) + w / (RRF_K + r)
+        best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        return [
+            Hit(
+                self.index.chunks[i],
+                i,
+                fused[i],
+                float(dense[i]),
+                dense_ranks.get(i),
+                float(lexical[i]),
+                bm25_ranks.get(i),
+            )
+            for i in best
+        ]

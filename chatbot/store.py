@@ -1,9 +1,10 @@
 """The index folder on disk: the only module that writes it.
 
 Layout: `index/manifest.json` names the current build, `index/builds/<id>/` holds its files
-(`chunks.jsonl`, `vectors.npy`, `dense.faiss`, `documents.json`). A build is written into a fresh
-folder first and the manifest is replaced last, by atomic rename, so a reader (or a build killed
-at any moment) always sees either the old index or the new one, never half of one.
+(`chunks.jsonl`, `vectors.npy`, `sentences.npy`, `dense.faiss`, `documents.json`,
+`synonyms.json`). A build is written into a fresh folder first and the manifest is replaced
+last, by atomic rename, so a reader (or a build killed at any moment) always sees either the old
+index or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ MANIFEST = "manifest.json"
 BUILDS = "builds"
 LOCK = ".lock"
 KEEP_BUILDS = 2  # the current build and the one before it, which a running app may still read
-_FILES = ("chunks.jsonl", "vectors.npy", "dense.faiss", "documents.json")
+_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "dense.faiss", "documents.json", "synonyms.json")
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,29 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class StoredDocument:
+    """A document as the index keeps it: its text (for merged passages) and provenance."""
+
+    text: str
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
 class StoredIndex:
-    """A loaded build: the chunks, their vectors, the FAISS index and the documents' provenance."""
+    """A loaded build: chunks, their vectors, sentence vectors, the FAISS index, the documents."""
 
     manifest: Manifest
     chunks: tuple[Chunk, ...]
     vectors: np.ndarray
+    sentence_vectors: np.ndarray  # rows for every chunk's sentences, chunk after chunk
+    sentence_offsets: np.ndarray  # chunk i's sentences are rows offsets[i]:offsets[i+1]
     faiss_index: Any
-    provenance: dict[str, Provenance]
+    documents: dict[str, StoredDocument]
+    synonyms: dict[str, list[str]]
+
+    @property
+    def provenance(self) -> dict[str, Provenance]:
+        return {src: d.provenance for src, d in self.documents.items()}
 
 
 def _fix(index_dir: Path) -> str:
@@ -101,7 +117,9 @@ def read_manifest(index_dir: Path) -> Manifest | None:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("format_version") != FORMAT_VERSION:
-            raise _corrupt(index_dir, f"format version {raw.get('format_version')!r}, expected {FORMAT_VERSION}")
+            raise _corrupt(
+                index_dir, f"format version {raw.get('format_version')!r}, expected {FORMAT_VERSION}"
+            )
         return Manifest(**raw)
     except IndexCorruptError:
         raise
@@ -131,8 +149,10 @@ def write_build(
     manifest: Manifest,
     chunks: Sequence[Chunk],
     vectors: np.ndarray,
+    sentence_vectors: np.ndarray,
     faiss_index: Any,
-    provenance: dict[str, Provenance],
+    documents: dict[str, StoredDocument],
+    synonyms: dict[str, list[str]],
 ) -> Manifest:
     """Write a complete build folder, then switch the manifest to it. Call under build_lock."""
     import faiss
@@ -143,15 +163,23 @@ def write_build(
     try:
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
             for c in chunks:
-                row = {"id": c.id, "source": c.source, "title": c.title, "section": list(c.section),
-                       "text": c.text, "start": c.start, "end": c.end}
+                row = {
+                    "id": c.id,
+                    "source": c.source,
+                    "title": c.title,
+                    "section": list(c.section),
+                    "text": c.text,
+                    "start": c.start,
+                    "end": c.end,
+                    "sentences": [list(span) for span in c.sentences],
+                }
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+        np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float32))
         faiss.write_index(faiss_index, str(tmp / "dense.faiss"))
-        (tmp / "documents.json").write_text(
-            json.dumps({src: asdict(p) for src, p in provenance.items()}, ensure_ascii=False),
-            encoding="utf-8",
-        )
+        docs = {src: {"text": d.text, "provenance": asdict(d.provenance)} for src, d in documents.items()}
+        (tmp / "documents.json").write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+        (tmp / "synonyms.json").write_text(json.dumps(synonyms, ensure_ascii=False), encoding="utf-8")
         for name in _FILES:
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -173,7 +201,9 @@ def prune_builds(index_dir: Path, keep: str) -> None:
     builds = index_dir / BUILDS
     if not builds.is_dir():
         return
-    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+    done = sorted(
+        (p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime
+    )
     old = [p for p in done if p.name != keep][: max(0, len(done) - KEEP_BUILDS)]
     abandoned = [p for p in builds.iterdir() if p.name.startswith(".")]
     for path in old + abandoned:
@@ -186,7 +216,9 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
 
     manifest = manifest or read_manifest(index_dir)
     if manifest is None:
-        raise IndexMissingError(f"No index in {index_dir}/. Build one with: chatbot index --index {index_dir}")
+        raise IndexMissingError(
+            f"No index in {index_dir}/. Build one with: chatbot index --index {index_dir}"
+        )
     folder = index_dir / BUILDS / manifest.build_id
     for name, size in manifest.files.items():
         path = folder / name
@@ -197,21 +229,34 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
     try:
         chunks = tuple(_read_chunks(folder / "chunks.jsonl"))
         vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
         faiss_index = faiss.read_index(str(folder / "dense.faiss"))
         docs = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
-        provenance = {src: Provenance(**p) for src, p in docs.items()}
+        documents = {src: StoredDocument(d["text"], Provenance(**d["provenance"])) for src, d in docs.items()}
+        synonyms = json.loads((folder / "synonyms.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
     if not (len(chunks) == manifest.chunks == faiss_index.ntotal == vectors.shape[0]):
         raise _corrupt(index_dir, "chunk, vector and index counts disagree")
     if faiss_index.d != manifest.dim or vectors.shape[1] != manifest.dim:
         raise _corrupt(index_dir, f"vectors are not {manifest.dim}-dimensional")
-    return StoredIndex(manifest, chunks, vectors, faiss_index, provenance)
+    offsets = np.cumsum([0] + [len(c.sentences) for c in chunks])
+    if sentence_vectors.shape[0] != offsets[-1]:
+        raise _corrupt(index_dir, "sentence vectors do not match the chunks")
+    return StoredIndex(manifest, chunks, vectors, sentence_vectors, offsets, faiss_index, documents, synonyms)
 
 
 def _read_chunks(path: Path) -> Iterator[Chunk]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
-            yield Chunk(row["id"], row["source"], row["title"], tuple(row["section"]),
-                        row["text"], row["start"], row["end"])
+            yield Chunk(
+                row["id"],
+                row["source"],
+                row["title"],
+                tuple(row["section"]),
+                row["text"],
+                row["start"],
+                row["end"],
+                tuple((s, e) for s, e in row["sentences"]),
+            )

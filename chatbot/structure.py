@@ -106,8 +106,32 @@ def _heading_style(line: str) -> str | None:
     return "plain"
 
 
+def _looks_like_title(line: str) -> bool:
+    """A first line that names the document rather than starting its text."""
+    return len(line) <= 150 and line[-1] not in ".!,;" and (line[0].isupper() or line[0].isdigit())
+
+
 def _clean_heading(line: str) -> str:
     return line.rstrip(":").strip()
+
+
+def _is_heading(blocks: list[_Block], j: int, style: str) -> bool:
+    """Whether a heading-styled line really heads something.
+
+    It does when body text follows, or a heading of another style (a section opening straight
+    into a subsection), or a heading of its own style (an empty section). Three or more short
+    lines of one style in a row are a list, which is content.
+    """
+    if j + 1 >= len(blocks):
+        return False
+    nxt = _heading_style(blocks[j + 1].text.strip())
+    if nxt is None or nxt != style:
+        return True
+    run = 1
+    for k in (j - 1, j + 1, j + 2):
+        if 0 <= k < len(blocks) and k != j and _heading_style(blocks[k].text.strip()) == style:
+            run += 1
+    return run < 3
 
 
 def parse_plain_text(text: str, fallback_title: str) -> Outline:
@@ -126,7 +150,7 @@ def parse_plain_text(text: str, fallback_title: str) -> Outline:
     first_line = first.text.split("\n", 1)[0].strip()
     title = fallback_title
     i = 0
-    if _heading_style(first_line) is not None or "\n" not in first.text and len(first_line) < 150:
+    if "\n" not in first.text and _looks_like_title(first_line) and len(blocks) > 1:
         title = first_line.rstrip(":").strip()
         i = 1
     # The byline (bullet lines right after the title) and a repeat of the title may share a block
@@ -163,8 +187,7 @@ def parse_plain_text(text: str, fallback_title: str) -> Outline:
         if block.gap_before >= 2:
             subsection = None
         style = _heading_style(line)
-        next_is_body = j + 1 < len(blocks) and _heading_style(blocks[j + 1].text.strip()) is None
-        if style is not None and next_is_body:
+        if style is not None and _is_heading(blocks, j, style):
             if section_style is None:
                 section_style = style
             if style == section_style:
@@ -189,7 +212,7 @@ def parse_markdown(text: str, fallback_title: str) -> Outline:
         lines = block.text.split("\n")
         offset = block.start
         body_start: int | None = None
-        for k, line in enumerate(lines):
+        for line in lines:
             m = _MD_HEADING.match(line.strip())
             if m:
                 if body_start is not None:

@@ -40,9 +40,7 @@ MIN_OVERLAP = 0.5
 
 def fixed_chunks(text: str, size: int = CHUNK_SIZE) -> list[tuple[int, int]]:
     """Character ranges of consecutive, non-overlapping chunks of ``size`` characters."""
-    return [
-        (start, min(start + size, len(text))) for start in range(0, len(text), size)
-    ]
+    return [(start, min(start + size, len(text))) for start in range(0, len(text), size)]
 
 
 def sentence_ranges(text: str, sentence: str) -> list[tuple[int, int]]:
@@ -62,9 +60,7 @@ def is_hit(chunk: tuple[int, int], text: str, expected: list[str]) -> bool:
     return False
 
 
-def first_hit_rank(
-    ranked: list[tuple[int, int]], text: str, expected: list[str]
-) -> int | None:
+def first_hit_rank(ranked: list[tuple[int, int]], text: str, expected: list[str]) -> int | None:
     for rank, chunk in enumerate(ranked, 1):
         if is_hit(chunk, text, expected):
             return rank
@@ -124,9 +120,7 @@ def print_table(result: dict, name: str) -> None:
     print(f"{'kind':<10} {'n':>4} {'hit@1':>7} {'hit@3':>7} {'MRR':>7}")
     rows = [*result["by_kind"].items(), ("overall", result["overall"])]
     for kind, s in rows:
-        print(
-            f"{kind:<10} {s['n']:>4} {s['hit@1']:>7.3f} {s['hit@3']:>7.3f} {s['mrr']:>7.3f}"
-        )
+        print(f"{kind:<10} {s['n']:>4} {s['hit@1']:>7.3f} {s['hit@3']:>7.3f} {s['mrr']:>7.3f}")
     if result["misses_at_3"]:
         print("missed at 3: " + ", ".join(result["misses_at_3"]))
 

@@ -47,9 +47,7 @@ def article() -> str:
     for path in ARTICLE_CANDIDATES:
         if path.is_file():
             return path.read_text(encoding="utf-8")
-    pytest.skip(
-        "article not found; looked in " + ", ".join(str(p) for p in ARTICLE_CANDIDATES)
-    )
+    pytest.skip("article not found; looked in " + ", ".join(str(p) for p in ARTICLE_CANDIDATES))
 
 
 def paragraphs(text: str) -> Iterator[tuple[int, str]]:
@@ -98,9 +96,7 @@ def heading_of(headings: list[tuple[int, str]], offset: int) -> str | None:
     return current
 
 
-def covered(
-    rows: list[dict[str, Any]], article: str, headings: list[tuple[int, str]]
-) -> set[str]:
+def covered(rows: list[dict[str, Any]], article: str, headings: list[tuple[int, str]]) -> set[str]:
     names = set()
     for row in rows:
         for sentence in row["expected"]:
@@ -121,14 +117,10 @@ def test_rows_are_well_formed(path: Path) -> None:
     assert rows, f"{path.name} is empty"
     for row in rows:
         where = f"{path.name} {row.get('id')!r}"
-        assert set(row) == FIELDS, (
-            f"{where}: fields {sorted(row)}, expected {sorted(FIELDS)}"
-        )
+        assert set(row) == FIELDS, f"{where}: fields {sorted(row)}, expected {sorted(FIELDS)}"
         assert isinstance(row["id"], str) and row["id"], where
         assert isinstance(row["question"], str) and row["question"].strip(), where
-        assert row["kind"] in KINDS, (
-            f"{where}: kind {row['kind']!r} not in {sorted(KINDS)}"
-        )
+        assert row["kind"] in KINDS, f"{where}: kind {row['kind']!r} not in {sorted(KINDS)}"
         assert isinstance(row["history"], list), where
         assert all(isinstance(h, str) and h.strip() for h in row["history"]), where
         assert isinstance(row["expected"], list), where
@@ -149,9 +141,7 @@ def test_kind_rules(path: Path) -> None:
     for row in load(path):
         where = f"{path.name} {row['id']}"
         offtopic = row["kind"] == "offtopic"
-        assert offtopic == (row["expected"] == []), (
-            f"{where}: offtopic <=> expected == []"
-        )
+        assert offtopic == (row["expected"] == []), f"{where}: offtopic <=> expected == []"
         if row["kind"] == "followup":
             assert row["history"], f"{where}: a follow-up needs history"
         else:
@@ -159,21 +149,17 @@ def test_kind_rules(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", EVAL_FILES, ids=lambda p: p.name)
-def test_expected_sentences_are_verbatim_whole_sentences(
-    path: Path, article: str
-) -> None:
+def test_expected_sentences_are_verbatim_whole_sentences(path: Path, article: str) -> None:
     for row in load(path):
         for sentence in row["expected"]:
             where = f"{path.name} {row['id']}: {sentence[:60]!r}"
             offset = article.find(sentence)
             assert offset >= 0, f"{where} is not verbatim in the article"
             before = article[:offset]
-            assert (
-                before == "" or before.endswith("\n") or re.search(r"[.!?:]\s$", before)
-            ), f"{where} does not start at a sentence boundary"
-            assert sentence.endswith((".", "?", "!", ":")), (
-                f"{where} is not a whole sentence"
+            assert before == "" or before.endswith("\n") or re.search(r"[.!?:]\s$", before), (
+                f"{where} does not start at a sentence boundary"
             )
+            assert sentence.endswith((".", "?", "!", ":")), f"{where} is not a whole sentence"
 
 
 def test_article_structure_is_found(article: str) -> None:
@@ -202,9 +188,7 @@ def test_sets_share_no_question() -> None:
     assert not shared, f"questions in both sets: {sorted(shared)}"
 
 
-@pytest.mark.parametrize(
-    ("path", "minimum"), [(DEV, 70), (HELDOUT, 60)], ids=["dev", "heldout"]
-)
+@pytest.mark.parametrize(("path", "minimum"), [(DEV, 70), (HELDOUT, 60)], ids=["dev", "heldout"])
 def test_size_and_mix(path: Path, minimum: int) -> None:
     rows = load(path)
     assert len(rows) >= minimum, f"{path.name}: {len(rows)} questions, need {minimum}"

@@ -1,0 +1,87 @@
+"""The real model on the real article: questions are answered from the right part of it.
+
+Marked `model` (via the `minilm` fixture); the model loads once per session and the index is
+built once per module into a temporary folder, never into the project's own index/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CORPUS, DATA
+
+import chatbot.embedding
+from chatbot.answer import Engine
+from chatbot.cli import main
+from chatbot.indexer import open_index
+
+pytestmark = pytest.mark.model
+
+DIAGNOSED = "How is Refractory Myeloma Diagnosed?"
+ADVANCES = "What are the Latest Advances in Treating Refractory Myeloma?"
+TREATMENT = "What Are the Treatment Options for Refractory Myeloma?"
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("integration")
+    return Path(shutil.copytree(CORPUS, base / "corpus")), base / "index"
+
+
+@pytest.fixture(scope="module")
+def engine(minilm: Any, dirs: tuple[Path, Path]) -> Engine:
+    corpus, index = dirs
+    return Engine(open_index(corpus, index, minilm, progress=False), minilm)
+
+
+def sections(engine: Engine, question: str) -> list[str]:
+    answer = engine.ask(question)
+    assert answer.answered
+    return [p.section for p in answer.passages]
+
+
+def test_diagnosis_question_is_answered_from_the_diagnosis_section(engine: Engine) -> None:
+    found = sections(engine, "What tests are used to diagnose refractory myeloma?")
+    assert f" › {DIAGNOSED}" in found[0]
+
+
+def test_car_t_question_is_answered_from_the_advances_section(engine: Engine) -> None:
+    found = sections(engine, "What is CAR T-cell therapy?")
+    assert f" › {ADVANCES}" in found[0]
+
+
+def test_biopsy_question_finds_the_biopsy_subsection_first(engine: Engine) -> None:
+    found = sections(engine, "How is a bone marrow biopsy done?")
+    assert found[0].endswith(f" › {DIAGNOSED} › Bone Marrow Biopsy")
+
+
+def test_stem_cell_question_finds_its_subsection(engine: Engine) -> None:
+    found = sections(engine, "Can I have a stem cell transplant?")
+    assert any(s.endswith(f" › {TREATMENT} › Stem Cell Transplantation") for s in found)
+
+
+def test_passages_are_exact_slices_with_the_real_model(engine: Engine, dirs: tuple[Path, Path]) -> None:
+    corpus, _ = dirs
+    answer = engine.ask("What are the challenges in treating refractory myeloma?")
+    text = (corpus / "refractory-myeloma.txt").read_bytes().decode("utf-8")
+    for p in answer.passages:
+        assert text[p.start : p.end] == p.text
+
+
+def test_eval_on_the_dev_set_clears_a_generous_guard(
+    minilm: Any, dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus, index = dirs
+    monkeypatch.setattr(chatbot.embedding, "MiniLMEmbedder", lambda: minilm)  # reuse the loaded model
+    dev = DATA / "article_dev.jsonl"
+    code = main(["eval", str(dev), "--json", "--corpus", str(corpus), "--index", str(index)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    cases = [json.loads(line) for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert report["n"] == sum(1 for c in cases if c.get("expected"))
+    assert report["hit@3"] >= 0.80
+    assert report["hit@1"] <= report["hit@3"]

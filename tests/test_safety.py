@@ -1,0 +1,416 @@
+"""Tests for the urgent-message checks and the personal-advice framing.
+
+Every rule in chatbot/rules/safety.toml carries its own must-fire / must-not-fire examples; they
+are run here one by one, so a clinician's edit to the rules file is tested without new code. The
+labelled message sets (tests/data/*.jsonl) are the issue's bar: every urgent message raises an
+alert of a sensible kind, and no ordinary question raises any.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatbot.advice import DISCUSS_WITH_CARE_TEAM, advice_framing
+from chatbot.safety import (
+    RULES_PATH,
+    Alert,
+    SafetyRulesError,
+    check_message,
+    default_rules,
+    fired_rules,
+    load_rules,
+    normalise,
+)
+
+DATA = Path(__file__).resolve().parent / "data"
+RULES = default_rules()
+
+
+def _read(name: str) -> list[dict[str, object]]:
+    return [
+        json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def _examples(group: str, field: str) -> list[object]:
+    rules = RULES.rules if group == "safety" else RULES.advice
+    return [
+        pytest.param(rule.id, text, id=f"{rule.id}-{n}")
+        for rule in rules
+        for n, text in enumerate(getattr(rule, field))
+    ]
+
+
+# ---------------------------------------------------------------- each rule's own examples
+
+
+@pytest.mark.parametrize(("rule_id", "text"), _examples("safety", "fires"))
+def test_rule_fires_on_its_examples(rule_id: str, text: str) -> None:
+    assert rule_id in [r.id for r in fired_rules(text, "safety")]
+
+
+@pytest.mark.parametrize(("rule_id", "text"), _examples("safety", "does_not_fire"))
+def test_rule_does_not_fire_on_its_counter_examples(rule_id: str, text: str) -> None:
+    assert rule_id not in [r.id for r in fired_rules(text, "safety")]
+
+
+@pytest.mark.parametrize(("rule_id", "text"), _examples("advice", "fires"))
+def test_advice_rule_fires_on_its_examples(rule_id: str, text: str) -> None:
+    assert rule_id in [r.id for r in fired_rules(text, "advice")]
+
+
+@pytest.mark.parametrize(("rule_id", "text"), _examples("advice", "does_not_fire"))
+def test_advice_rule_does_not_fire_on_its_counter_examples(rule_id: str, text: str) -> None:
+    assert rule_id not in [r.id for r in fired_rules(text, "advice")]
+
+
+def test_every_kind_has_rules_and_every_rule_has_examples() -> None:
+    assert {r.kind for r in RULES.rules} == {"emergency", "urgent", "crisis"}
+    assert all(r.fires for r in (*RULES.rules, *RULES.advice))
+
+
+# ---------------------------------------------------------------- negation, questions, typos
+
+NEGATED = [
+    "no fever since Monday",
+    "I don't have chest pain",
+    "I do not have chest pain",
+    "fever is gone",
+    "my fever went away yesterday",
+    "denies shortness of breath",
+    "patient denies chest pain",
+    "without any fever",
+    "I'm not short of breath, just tired",
+    "no signs of infection at the port",
+    "I have never had a seizure",
+    "my legs are not weak",
+    "I'm not suicidal",
+]
+
+
+@pytest.mark.parametrize("text", NEGATED)
+def test_negated_symptom_does_not_alert(text: str) -> None:
+    assert check_message(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I have no fever but my chest hurts", "emergency"),  # "but" ends the negation's reach
+        ("no fever, but I can't stop shivering", "urgent"),  # so does punctuation
+        ("the fever has not gone away", "urgent"),  # a negated "gone" is not a resolution
+        ("my fever has gone up to 39", "urgent"),
+        ("my back hurts and my legs have gone weak", "urgent"),  # "gone weak" means "became"
+        ("I can't sleep and my chest hurts", "emergency"),  # a new subject ends the reach
+        ("I'm not sure if this is a stroke but her face is drooping", "emergency"),
+        ("I don't know if I'm having a seizure", "emergency"),
+        ("Im not suicidal but sometimes I wish I could go to sleep and never wake up", "crisis"),
+    ],
+)
+def test_negation_scope_ends_where_it_should(text: str, kind: str) -> None:
+    alert = check_message(text)
+    assert alert is not None and alert.kind == kind
+
+
+ORDINARY = [
+    "What symptoms can refractory myeloma cause?",
+    "Is bone pain a side effect?",
+    "What are the side effects of stem cell transplantation?",
+    "Can myeloma cause kidney problems?",
+    "what is peripheral neuropathy",
+    "does chemo cause vomiting?",
+    "Can myeloma cause shortness of breath?",
+    "Can my chemo cause shortness of breath?",
+    "Is fever a side effect of CAR-T therapy?",
+    "My husband is on revlimid, can it cause confusion?",
+    "I read that chemo can cause chest pain, is that true?",
+    "What should I do if I get a fever during treatment?",
+    "I had a seizure years ago, can I still have CAR-T?",
+    "What are the signs of spinal cord compression?",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_information_question_does_not_alert(text: str) -> None:
+    assert check_message(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I have chest pain, is that a side effect?", "emergency"),  # in doubt: show the card
+        ("Is chest pain normal after chemo? I've had it all day", "emergency"),
+        ("Why am I so short of breath?", "emergency"),
+        ("How long will my fever last after CAR-T?", "urgent"),
+        ("is it normal to want to die with this cancer", "crisis"),  # crisis fires on questions
+    ],
+)
+def test_question_tied_to_the_person_alerts(text: str, kind: str) -> None:
+    alert = check_message(text)
+    assert alert is not None and alert.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("cant breath", "emergency"),
+        ("i cant breth", "emergency"),
+        ("chest pian", "emergency"),
+        ("cheast pain", "emergency"),
+        ("hes having a siezure", "emergency"),
+        ("my husband is unconsious", "emergency"),
+        ("i have a feaver", "urgent"),
+        ("temprature 39.1", "urgent"),
+        ("vomitting all nite", "urgent"),
+        ("cant feel my legs", "urgent"),
+        ("i cannot feel my leggs", "urgent"),
+        ("extremly thirsty", "urgent"),
+        ("im sucidal", "crisis"),
+        ("suicidle thoughts", "crisis"),
+        ("feeling suisidal", "crisis"),
+        ("CHEST PAIN!!!", "emergency"),
+        ("<b>chest</b> pain &amp; sweating", "emergency"),
+    ],
+)
+def test_typos_and_odd_spelling_still_alert(text: str, kind: str) -> None:
+    alert = check_message(text)
+    assert alert is not None and alert.kind == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I had fewer infections this year",
+        "I'm cooking for my dad",
+        "I'm thirty and just diagnosed",
+        "I need a week off",
+    ],
+)
+def test_real_words_are_not_corrected_into_symptoms(text: str) -> None:
+    assert check_message(text) is None
+
+
+# ---------------------------------------------------------------- the alert itself
+
+
+def test_alert_is_frozen_and_says_what_to_do() -> None:
+    alert = check_message("I have chest pain")
+    assert alert == Alert("emergency", RULES.messages["emergency"], "chest-pain")
+    assert "emergency number" in alert.message
+    with pytest.raises(FrozenInstanceError):
+        alert.kind = "urgent"  # type: ignore[misc]
+
+
+def test_urgent_message_names_the_24_hour_line() -> None:
+    alert = check_message("I have a fever")
+    assert alert is not None and alert.kind == "urgent" and "24-hour" in alert.message
+
+
+def test_crisis_message_gives_a_crisis_line() -> None:
+    alert = check_message("i want to die")
+    assert alert is not None and alert.kind == "crisis"
+    assert "crisis line" in alert.message and "988" in alert.message
+
+
+def test_most_severe_kind_wins_and_keeps_the_crisis_line() -> None:
+    alert = check_message("I want to kill myself and I have a fever and my chest hurts")
+    assert alert is not None and alert.kind == "emergency"
+    assert "crisis line" in alert.message  # the crisis is not lost under the emergency card
+    urgent_and_crisis = check_message("I have a fever and I want to die")
+    assert urgent_and_crisis is not None and urgent_and_crisis.kind == "crisis"
+
+
+# ---------------------------------------------------------------- never raises, stays fast
+
+ODD_INPUTS = [
+    "",
+    " ",
+    "\x00" * 1000,
+    "🙂" * 50_000,
+    "<script>alert(1)</script>" * 3000,
+    "\u202e\u200bfever",
+    "#38-45 a|b+c* vomit*",
+    "38.5.5.5 1e999 " + "9" * 5000,
+    "ﬁ ﬂ ß İ ǅ \ud800 lone surrogate",
+    "could not " * 20_000,
+    "no fever but " * 10_000,
+    "x" * 100_000,
+]
+
+
+@pytest.mark.parametrize("text", ODD_INPUTS, ids=range(len(ODD_INPUTS)))
+def test_odd_input_never_raises(text: str) -> None:
+    check_message(text)
+    advice_framing(text)
+
+
+def test_huge_input_is_truncated_but_head_and_tail_are_checked() -> None:
+    filler = "I read about myeloma today. " * 4000  # ~112,000 characters
+    assert check_message("I have chest pain. " + filler) is not None
+    assert check_message(filler + " I want to die") is not None
+    assert check_message(filler) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_never_raises(text: str) -> None:
+    alert = check_message(text)
+    assert alert is None or alert.kind in ("emergency", "urgent", "crisis")
+    assert advice_framing(text) in (None, DISCUSS_WITH_CARE_TEAM)
+
+
+def test_random_word_salad_never_raises() -> None:
+    words = [w for rule in RULES.rules for ex in rule.fires for w in ex.split()] + [
+        "no",
+        "not",
+        "if",
+        ",",
+        "?",
+    ]
+    rng = random.Random(4)
+    for _ in range(500):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
+        check_message(text)
+        advice_framing(text)
+
+
+def test_checks_are_fast() -> None:
+    texts = [str(row["text"]) for row in _read("safety_dev.jsonl")]
+    for text in texts:  # warm the per-word cache, as a running chat would be
+        check_message(text)
+    start = time.perf_counter()
+    for text in texts:
+        check_message(text)
+        advice_framing(text)
+    per_message = (time.perf_counter() - start) / len(texts)
+    assert per_message < 0.005  # typically ~0.3 ms; the bound is loose so a busy CI box passes
+
+
+def test_normalise_expands_contractions_and_marks_boundaries() -> None:
+    assert normalise("I can't breathe, it’s bad!") == [
+        "i",
+        "can",
+        "not",
+        "breathe",
+        ",",
+        "it",
+        "is",
+        "bad",
+        ".",
+    ]
+    assert normalise("cant, dont, im") == ["can", "not", ",", "do", "not", ",", "i", "am"]
+
+
+# ---------------------------------------------------------------- a malformed rules file
+
+
+def _edited_rules(tmp_path: Path, old: str, new: str) -> Path:
+    text = RULES_PATH.read_text(encoding="utf-8")
+    assert old in text, f"test needs {old!r} in the rules file"
+    path = tmp_path / "safety.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        ('id = "chest-pain"', 'id = "chest-pain', "not valid TOML"),
+        ('kind = "emergency"', 'kind = "emergancy"', "is not one of"),
+        ("version = 1", "version = 2", "set version = 1"),
+        ('id = "chest-pain"', 'id = "chest-pain"\npattern = ["typo"]', "unknown key"),
+        ("| #38-45 |", "| #45-38 |", "bad number range"),
+        ("call or text your local crisis line (in the US, call or text 988;", "call 988 (", "crisis line"),
+        ('id = "breathing"', 'id = "chest-pain"', "duplicate id"),
+        ("negation_window = 5", "negation_window = 0", "from 1 to 30"),
+        ('  "heart attack | cardiac arrest",', '  "heart attack | ",', "empty part"),
+    ],
+)
+def test_malformed_rules_file_gives_one_line_naming_file_and_fix(
+    tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    path = _edited_rules(tmp_path, old, new)
+    with pytest.raises(SafetyRulesError) as err:
+        load_rules(path)
+    message = str(err.value)
+    assert says in message and str(path) in message and "Fix:" in message and "\n" not in message
+
+
+def test_rule_without_fires_examples_is_rejected(tmp_path: Path) -> None:
+    path = _edited_rules(tmp_path, '  "I think I\'m having a heart attack",\n', "")
+    load_rules(path)  # one example fewer is fine
+    text = path.read_text(encoding="utf-8")
+    start = text.index("fires = [", text.index('id = "chest-pain"'))
+    end = text.index("]", start)
+    path.write_text(text[:start] + "fires = []" + text[end + 1 :], encoding="utf-8")
+    with pytest.raises(SafetyRulesError, match="fires"):
+        load_rules(path)
+
+
+def test_missing_rules_file_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(SafetyRulesError, match="not found.*Fix"):
+        load_rules(tmp_path / "nope.toml")
+
+
+def test_edited_rules_are_used(tmp_path: Path) -> None:
+    path = _edited_rules(tmp_path, '  "angina",\n', '  "angina",\n  "elephant on my chest",\n')
+    rules = load_rules(path)
+    assert check_message("an elephant on my chest", rules) is not None
+
+
+# ---------------------------------------------------------------- the labelled message sets
+
+
+def _sensible(label: str, kind: str) -> bool:
+    # An emergency card for an urgent-labelled message still sends the person for help at once
+    # (the emergency number is also the fallback when the care team cannot be reached), so it is
+    # accepted. A crisis must get the crisis card itself.
+    return kind == label or (kind == "emergency" and label == "urgent")
+
+
+SAFETY_ROWS = [
+    pytest.param(row, id=f"{name.split('_')[1].split('.')[0]}-{n}")
+    for name in ("safety_dev.jsonl", "safety_heldout.jsonl")
+    for n, row in enumerate(_read(name))
+]
+
+
+@pytest.mark.parametrize("row", SAFETY_ROWS)
+def test_labelled_message(row: dict[str, object]) -> None:
+    alert = check_message(str(row["text"]))
+    if row["kind"] is None:
+        assert alert is None, f"false alert {alert}"
+    else:
+        assert alert is not None and _sensible(str(row["kind"]), alert.kind), f"got {alert}"
+
+
+@pytest.mark.parametrize(
+    ("name", "urgent", "ordinary"), [("safety_dev.jsonl", 60, 40), ("safety_heldout.jsonl", 30, 30)]
+)
+def test_message_sets_are_big_enough_and_cover_every_kind(name: str, urgent: int, ordinary: int) -> None:
+    rows = _read(name)
+    kinds = [row["kind"] for row in rows]
+    assert sum(k is not None for k in kinds) >= urgent and kinds.count(None) >= ordinary
+    assert {"emergency", "urgent", "crisis"} <= set(kinds)
+
+
+ADVICE_ROWS = [pytest.param(row, id=f"advice-{n}") for n, row in enumerate(_read("advice_dev.jsonl"))]
+
+
+@pytest.mark.parametrize("row", ADVICE_ROWS)
+def test_labelled_advice_question(row: dict[str, object]) -> None:
+    expected = DISCUSS_WITH_CARE_TEAM if row["advice"] else None
+    assert advice_framing(str(row["text"])) == expected
+
+
+def test_advice_set_is_big_enough() -> None:
+    labels = [row["advice"] for row in _read("advice_dev.jsonl")]
+    assert labels.count(True) >= 30 and labels.count(False) >= 30
