@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from chatbot.advice import advice_framing
 from chatbot.embedding import Embedder
 from chatbot.lexical import terms, words
 from chatbot.query import SearchQuery, Speller, build_query, synonym_table
-from chatbot.retrieval import RRF_K, Hit, Retriever
+from chatbot.retrieval import RRF_K, WEIGHTS, Hit, Retriever
+from chatbot.safety import check_message
 from chatbot.store import StoredIndex
 
 DEFAULT_TOP_K = 3
@@ -39,7 +41,7 @@ MAX_MERGED_CHARS = 1600
 HIGHLIGHT_MARGIN = 0.06
 MAX_HIGHLIGHTS = 2
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
-_MAX_FUSED = 2.0 / (RRF_K + 1)
+_MAX_FUSED = sum(WEIGHTS) / (RRF_K + 1)  # a chunk ranked first by every retriever scores 1.0
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,13 @@ class Engine:
         top_k = max(1, min(top_k, MAX_TOP_K))
         if not question or not words(question):
             return Answer(question, "", False, (), reason="the question has no words to search for")
+        # Danger first: the alert is decided before, and whatever, retrieval finds.
+        found = check_message(question)
+        alert = {"kind": found.kind, "message": found.message} if found else None
+        answer = self._retrieve(question, history, top_k, method)
+        return replace(answer, alert=alert, advice=advice_framing(question))
+
+    def _retrieve(self, question: str, history: Sequence[str], top_k: int, method: str) -> Answer:
         search = self.search_query(question, history)
         vector = self.embedder.encode([search.text])[0]
         hits = self.retriever.search(vector, terms(search.text), top_k * 4, method)
@@ -163,34 +172,30 @@ class Engine:
             f"similarity {best_dense:.2f} + {LEXICAL_WEIGHT} × word coverage {best_cover:.2f} "
             f"= {confidence:.2f}"
         )
-        if confidence < self.cover_threshold:
+        covered = confidence >= self.cover_threshold
+        if covered:
+            passages = tuple(self._passage(g, vector, method) for g in self._group(hits, top_k))
+            reason = f"covered: {evidence} ≥ threshold {self.cover_threshold:.2f}"
+        else:
+            passages = ()
             reason = f"not covered: {evidence} is below the threshold {self.cover_threshold:.2f}"
-            return Answer(
-                question,
-                search.text,
-                False,
-                (),
-                confidence=confidence,
-                reason=reason,
-                closest_sections=closest,
-                search=search,
-            )
-        passages = tuple(self._passage(g, vector, method) for g in self._group(hits, top_k))
-        sources = dict.fromkeys(p.source for p in passages)
-        docs = self.index.documents
-        provenance = tuple(docs[s].provenance.line() for s in sources if s in docs)
-        reason = f"covered: {evidence} ≥ threshold {self.cover_threshold:.2f}"
+        # Provenance on every answer: of the passages shown, or of the sections offered instead.
+        shown = [p.source for p in passages] or [h.chunk.source for h in hits[:3]]
         return Answer(
             question,
             search.text,
             bool(passages),
             passages,
-            provenance,
+            self._provenance(shown),
             confidence=confidence,
             reason=reason,
             closest_sections=closest,
             search=search,
         )
+
+    def _provenance(self, sources: Iterable[str]) -> tuple[str, ...]:
+        docs = self.index.documents
+        return tuple(docs[s].provenance.line() for s in dict.fromkeys(sources) if s in docs)
 
     def _group(self, hits: list[Hit], top_k: int) -> list[_Group]:
         """Passages from ranked hits: one section's neighbours merged, near-duplicates dropped."""

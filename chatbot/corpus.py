@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatbot.errors import CorpusError
-from chatbot.structure import Outline, Paragraph, find_date, parse_markdown, parse_plain_text
+from chatbot.structure import (
+    Outline,
+    Paragraph,
+    find_date,
+    parse_markdown,
+    parse_plain_text,
+    parse_record,
+)
 
 META_SUFFIX = ".meta.json"
 SYNONYMS_FILE = "synonyms.toml"
@@ -94,6 +101,17 @@ def _read_meta(path: Path) -> dict[str, str]:
     if not isinstance(data, dict):
         raise CorpusError(f"{meta_path} must hold a JSON object. Fix or delete it.")
     return {k: str(v) for k, v in data.items() if isinstance(v, (str, int, float))}
+
+
+def document_from_record(
+    source: str, title: str, text: str, provenance: Provenance | None = None
+) -> Document:
+    """A document from a record with a title and plain text (a line of a JSONL corpus, BEIR).
+
+    Its spans are offsets into `text`; its passages cite "Title" (no sections).
+    """
+    outline = parse_record(text, title.strip() or source)
+    return Document(source, text, outline.title, outline.paragraphs, provenance or Provenance(outline.title))
 
 
 def load_document(path: Path, corpus_dir: Path) -> Document:

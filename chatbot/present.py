@@ -1,7 +1,8 @@
 """Render an Answer for people: Markdown for the chat, plain text for the terminal.
 
 Passages are corpus text, not markup: they are escaped so that HTML, images or links inside a
-document are shown as the characters they are, never rendered or fetched.
+document are shown as the characters they are, never rendered or fetched. The only markup added
+is ours: citations, the emphasis on the sentences that answer best, and the alert card.
 """
 
 from __future__ import annotations
@@ -9,13 +10,21 @@ from __future__ import annotations
 import re
 import textwrap
 
-from chatbot.answer import Answer
+from chatbot.answer import Answer, Passage
 
-DISCLAIMER = (
-    "Educational content from the article, not medical advice. Ask your care team about your own situation."
+DISCLAIMER = "Educational content from the article, not medical advice."
+NOT_COVERED = "The article does not cover this question, so I have no passage to show for it."
+ADVICE = (
+    "This is a decision for you and your care team: the article cannot say what is right for you. "
+    "Here is what it says, to help you talk it through with them."
 )
-NOT_FOUND = "I could not find a passage in the article that answers this."
+ALERT_TITLES = {
+    "emergency": "Emergency: get help now",
+    "urgent": "Contact your care team now",
+    "crisis": "You deserve support right now",
+}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_PARAGRAPH = re.compile(r"\n\s*\n")
 
 
 def escape_markdown(text: str) -> str:
@@ -24,50 +33,109 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-def _quote(text: str) -> str:
-    # Each source paragraph becomes a quoted paragraph; blank lines keep them apart in Markdown.
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "\n>\n".join("> " + escape_markdown(" ".join(p.split())) for p in paragraphs)
+def _segments(passage: Passage) -> list[list[tuple[str, bool]]]:
+    """The passage as paragraphs of (text, highlighted) runs, whitespace collapsed."""
+    marks = [False] * len(passage.text)
+    for s, e in passage.highlights:
+        for i in range(max(0, s), min(e, len(marks))):
+            marks[i] = True
+    paragraphs = []
+    pos = 0
+    for m in [*_PARAGRAPH.finditer(passage.text), None]:
+        end = m.start() if m else len(passage.text)
+        runs: list[tuple[str, bool]] = []
+        for i in range(pos, end):
+            ch = " " if passage.text[i].isspace() else passage.text[i]
+            if runs and runs[-1][1] == marks[i]:
+                runs[-1] = (runs[-1][0] + ch, marks[i])
+            else:
+                runs.append((ch, marks[i]))
+        if any(t.strip() for t, _ in runs):
+            paragraphs.append(runs)
+        pos = m.end() if m else end
+    return paragraphs
+
+
+def _quote(passage: Passage) -> str:
+    """A passage as a Markdown quote, its best sentences in bold."""
+    out = []
+    for runs in _segments(passage):
+        line = ""
+        for text, hot in runs:
+            text = re.sub(r" +", " ", text)
+            if hot and text.strip():
+                lead, core, trail = re.match(r"(\s*)(.*?)(\s*)$", text).groups()  # type: ignore[union-attr]
+                line += f"{lead}**{escape_markdown(core)}**{trail}"
+            else:
+                line += escape_markdown(text)
+        out.append("> " + line.strip())
+    return "\n>\n".join(out)
+
+
+def alert_markdown(alert: dict[str, str]) -> str:
+    title = ALERT_TITLES.get(alert["kind"], "Get help now")
+    return f"### 🚨 {title}\n\n**{escape_markdown(alert['message'])}**"
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The answer bubble: each passage with its citation, then provenance and the disclaimer."""
+    """The answer bubble: alert card, passages with citations, provenance and the disclaimer."""
+    parts = []
+    if answer.alert:
+        parts.append(alert_markdown(answer.alert))
+    if answer.query and answer.query != answer.question:
+        parts.append(f"_Searched for: {escape_markdown(answer.query)}_")
     if not answer.answered:
-        return f"{NOT_FOUND}\n\n_{DISCLAIMER}_"
-    parts = ["From the article:"]
-    for n, p in enumerate(answer.passages, start=1):
-        parts.append(f"**{n}. {escape_markdown(p.section)}**\n\n{_quote(p.text)}")
-    footer = " · ".join(escape_markdown(line) for line in answer.provenance)
-    if footer:
-        parts.append(f"Source: {footer}")
+        parts.append(NOT_COVERED)
+        if answer.closest_sections:
+            listed = "\n".join(f"- {escape_markdown(s)}" for s in answer.closest_sections)
+            parts.append(f"The closest sections, if you want to browse:\n\n{listed}")
+    else:
+        if answer.advice:
+            parts.append(f"**{ADVICE}**")
+        parts.append("Relevant passages from the article:" if answer.alert else "From the article:")
+        for n, p in enumerate(answer.passages, start=1):
+            parts.append(f"**{n}. {escape_markdown(p.section)}**\n\n{_quote(p)}")
+    if answer.provenance:
+        parts.append("Source: " + " · ".join(escape_markdown(line) for line in answer.provenance))
     parts.append(f"_{DISCLAIMER}_")
     return "\n\n".join(parts)
 
 
 def sources_markdown(answer: Answer) -> str:
-    """The collapsible Sources block: where each passage sits in which file, and its score."""
+    """The collapsible Sources block: where each passage sits, and why it was chosen."""
     lines = []
     for n, p in enumerate(answer.passages, start=1):
+        ranks = f"meaning rank {p.dense_rank or '–'}, word rank {p.bm25_rank or '–'}"
         lines.append(
             f"{n}. {escape_markdown(p.section)}  \n"
             f"`{p.source.replace('`', chr(39))}`, characters {p.start}–{p.end}, "
-            f"match {p.score:.2f}, id `{p.id}`"
+            f"match {p.score:.2f} ({ranks}), id `{p.id}`"
         )
     return "\n\n".join(lines)
 
 
 def answer_text(answer: Answer, width: int = 100) -> str:
     """The answer for a terminal."""
-    if not answer.answered:
-        return f"{NOT_FOUND}\n\n{DISCLAIMER}"
     blocks = []
-    for n, p in enumerate(answer.passages, start=1):
-        body = "\n".join(
-            textwrap.fill(" ".join(par.split()), width, initial_indent="   ", subsequent_indent="   ")
-            for par in re.split(r"\n\s*\n", p.text)
-            if par.strip()
-        )
-        blocks.append(f"{n}. [{p.section}] (score {p.score:.2f})\n{body}")
+    if answer.alert:
+        title = ALERT_TITLES.get(answer.alert["kind"], "Get help now")
+        blocks.append(f"!! {title.upper()}: {answer.alert['message']}")
+    if answer.query and answer.query != answer.question:
+        blocks.append(f"Searched for: {answer.query}")
+    if not answer.answered:
+        blocks.append(NOT_COVERED)
+        if answer.closest_sections:
+            blocks.append("Closest sections:\n" + "\n".join(f"  - {s}" for s in answer.closest_sections))
+    else:
+        if answer.advice:
+            blocks.append(ADVICE)
+        for n, p in enumerate(answer.passages, start=1):
+            body = "\n".join(
+                textwrap.fill(" ".join(par.split()), width, initial_indent="   ", subsequent_indent="   ")
+                for par in _PARAGRAPH.split(p.text)
+                if par.strip()
+            )
+            blocks.append(f"{n}. [{p.section}] (score {p.score:.2f})\n{body}")
     if answer.provenance:
         blocks.append("Source: " + " · ".join(answer.provenance))
     blocks.append(DISCLAIMER)

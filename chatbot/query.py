@@ -115,7 +115,8 @@ class Speller:
     """Corrects words against the corpus vocabulary (Damerau-Levenshtein, frequency breaks ties)."""
 
     def __init__(self, corpus_words: Iterable[str], known: frozenset[str] | None = None) -> None:
-        self.freq = Counter(w for w in corpus_words if w.isalpha() and len(w) >= 3)
+        # Function words are never a correction: "cant" must not become "can".
+        self.freq = Counter(w for w in corpus_words if w.isalpha() and len(w) >= 3 and w not in STOPWORDS)
         self.vocab = sorted(self.freq)
         self.known = english_words() if known is None else known
 

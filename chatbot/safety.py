@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rapidfuzz import process
+
+from chatbot.errors import ChatbotError
 from rapidfuzz.distance import OSA
 
 RULES_PATH = Path(__file__).parent / "rules" / "safety.toml"
@@ -46,7 +48,7 @@ MAX_CHARS, HEAD_CHARS, TAIL_CHARS = 4000, 3000, 1000
 MAX_OCCURRENCES = 64  # per phrase, so a pathological repeat cannot blow up the combinations
 
 
-class SafetyRulesError(Exception):
+class SafetyRulesError(ChatbotError):
     """The rules file is missing or malformed; the message names the file and the fix."""
 
 

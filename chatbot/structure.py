@@ -200,6 +200,11 @@ def parse_plain_text(text: str, fallback_title: str) -> Outline:
     return Outline(title, tuple(paragraphs), tuple(byline))
 
 
+def parse_record(text: str, title: str) -> Outline:
+    """Outline a record that carries its title separately (a JSONL or BEIR line): paragraphs only."""
+    return Outline(title, tuple(Paragraph(b.text, b.start, b.end, ()) for b in _blocks(text)))
+
+
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
