@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from chatbot.errors import ChatbotError
-from rapidfuzz.distance import OSA
 
 RULES_PATH = Path(__file__).parent / "rules" / "safety.toml"
 KINDS = ("emergency", "crisis", "urgent")
