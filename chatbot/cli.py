@@ -44,6 +44,15 @@ def _paths(parser: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     )
 
 
+def _data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="folder of the feedback database (default: $CHATBOT_DATA_DIR or data)",
+    )
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -79,11 +88,42 @@ def build_parser() -> argparse.ArgumentParser:
     _paths(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="password for the whole site (or CHATBOT_AUTH); required for any host but loopback",
+    )
+    p.add_argument(
+        "--staff-password",
+        metavar="PASSWORD",
+        help="password for the staff pages at /staff (better: CHATBOT_STAFF_PASSWORD)",
+    )
+    _data(p)
+
+    p = sub.add_parser("feedback", help="support staff: export votes and content gaps")
+    fsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = fsub.add_parser("export", help="write every vote (or content gap) as CSV or JSON lines")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="default csv")
+    p.add_argument("--kind", choices=("feedback", "gaps"), default="feedback", help="default feedback")
+    p.add_argument("--out", type=Path, metavar="FILE", help="file to write (default: standard output)")
+    _data(p)
 
     p = sub.add_parser("eval", help="hit@1, hit@3 and MRR on an evaluation file")
     _paths(p)
     p.add_argument("file", type=Path, help="JSON lines: question, history, expected sentences")
     p.add_argument("--top-k", type=_positive, default=3, metavar="N")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+
+    p = sub.add_parser("eval-beir", help="nDCG@10 and Recall@100 on a BEIR folder (bm25, dense, hybrid)")
+    p.add_argument("folder", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    p.add_argument("--split", default="test", help="qrels split to score (default test)")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("index/beir-cache"),
+        metavar="DIR",
+        help="where embeddings are cached by content hash (default index/beir-cache)",
+    )
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     return parser
 
@@ -160,9 +200,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from chatbot.app import serve
+    from chatbot.web import serve, settings_from
 
-    serve(_engine(args), host=args.host, port=args.port, corpus_dir=args.corpus)
+    settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)
+    settings.check()  # refuse an exposed, password-less server before loading the model
+    serve(_engine(args), settings)
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from chatbot.feedback import DB_FILENAME, FeedbackStore, default_data_dir
+
+    store = FeedbackStore((args.data or default_data_dir()) / DB_FILENAME)
+    if args.out is None:
+        count = store.export(args.kind, args.format, sys.stdout)
+    else:
+        try:
+            with open(args.out, "w", encoding="utf-8", newline="") as fh:
+                count = store.export(args.kind, args.format, fh)
+        except OSError as exc:
+            raise InputError(f"cannot write {args.out}: {exc.strerror}. Pick another --out FILE.") from None
+        log.info("wrote %d %s rows to %s", count, args.kind, args.out)
     return 0
 
 
@@ -175,7 +233,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval}
+def cmd_eval_beir(args: argparse.Namespace) -> int:
+    from functools import lru_cache
+
+    from chatbot.answer import Engine
+    from chatbot.beir import (
+        CHUNK_DEPTH,
+        build_memory_index,
+        evaluate_benchmark,
+        format_result,
+        load_benchmark,
+    )
+    from chatbot.embedding import MiniLMEmbedder
+    from chatbot.lexical import terms
+
+    bench = load_benchmark(args.folder, args.split)
+    embedder = MiniLMEmbedder()
+    engine = Engine(
+        build_memory_index(bench.documents, embedder, args.cache, progress=sys.stderr.isatty()), embedder
+    )
+
+    @lru_cache(maxsize=4)
+    def query(text: str) -> tuple[str, object]:
+        search = engine.search_query(text)
+        return search.text, embedder.encode([search.text])[0]
+
+    def search(text: str, method: str) -> list[str]:
+        query_text, vector = query(text)
+        hits = engine.retriever.search(vector, terms(query_text), CHUNK_DEPTH, method, depth=CHUNK_DEPTH)
+        return [h.chunk.source for h in hits]
+
+    result = evaluate_benchmark(bench, search)
+    print(json.dumps(result) if args.json else format_result(result))
+    return 0
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "ask": cmd_ask,
+    "serve": cmd_serve,
+    "eval": cmd_eval,
+    "eval-beir": cmd_eval_beir,
+    "feedback": cmd_feedback,
+}
 
 
 def _configure_logging() -> None:

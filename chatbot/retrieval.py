@@ -46,13 +46,13 @@ class Retriever:
         self.index = index
         self.bm25 = BM25Index([c.search_text for c in index.chunks])
 
-    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
-        """Cosine similarity of every chunk to the query."""
+    def dense_scores(self, query_vector: np.ndarray, depth: int = DEPTH) -> np.ndarray:
+        """Cosine similarity to the query of the `depth` nearest chunks (-1 for the others)."""
         n = len(self.index.chunks)
         if n == 0:
             return np.zeros(0, dtype=np.float32)
         scores = np.full(n, -1.0, dtype=np.float32)
-        k = min(n, max(DEPTH, 1))
+        k = min(n, max(depth, 1))
         found, ids = self.index.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), k)
         keep = ids[0] >= 0
         scores[ids[0][keep]] = found[0][keep]
@@ -73,17 +73,26 @@ class Retriever:
         return out
 
     def search(
-        self, query_vector: np.ndarray, query_terms: list[str], k: int, method: str = "hybrid"
+        self,
+        query_vector: np.ndarray,
+        query_terms: list[str],
+        k: int,
+        method: str = "hybrid",
+        depth: int = DEPTH,
     ) -> list[Hit]:
-        """The k best chunks, best first, by `hybrid`, `dense` or `bm25`."""
+        """The k best chunks, best first, by `hybrid`, `dense` or `bm25`.
+
+        Each retriever's list is read `depth` deep; evaluation asks for deeper lists than the chat.
+        """
         n = len(self.index.chunks)
         k = min(k, n)
         if k <= 0:
             return []
-        dense = self.dense_scores(query_vector)
+        depth = max(depth, k)
+        dense = self.dense_scores(query_vector, depth)
         lexical = self.bm25.scores(query_terms)
-        dense_ranks = _ranks(dense, DEPTH, positive_only=False)
-        bm25_ranks = _ranks(lexical, DEPTH, positive_only=True)
+        dense_ranks = _ranks(dense, depth, positive_only=False)
+        bm25_ranks = _ranks(lexical, depth, positive_only=True)
         if method == "dense":
             fused = {i: float(dense[i]) for i in dense_ranks}
         elif method == "bm25":
@@ -91,7 +100,7 @@ class Retriever:
         else:
             candidates = sorted(set(dense_ranks) | set(bm25_ranks))
             sentence = self.sentence_scores(query_vector, candidates)
-            sentence_ranks = _ranks(sentence, DEPTH, positive_only=False)
+            sentence_ranks = _ranks(sentence, depth, positive_only=False)
             sentence_ranks = {candidates[j]: r for j, r in sentence_ranks.items()}
             fused = {}
             for w, ranks in zip(WEIGHTS, (dense_ranks, bm25_ranks, sentence_ranks), strict=True):

@@ -1,0 +1,103 @@
+"""Query understanding: follow-ups, spelling correction, synonyms."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.query import Speller, build_query, is_followup, resolve_followup, synonym_table
+
+CORPUS_WORDS = (
+    "refractory myeloma " * 20 + "refactory chemotherapy stem cell transplantation biopsy diagnosis "
+    "diagnosed marrow treatment treatments immunotherapy proteasome inhibitors"
+).split()
+
+
+@pytest.fixture(scope="module")
+def speller() -> Speller:
+    # A small "English" list stands in for the model's vocabulary: real words are never corrected.
+    return Speller(CORPUS_WORDS, known=frozenset({"risky", "scan", "bread", "cant"}))
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Is it risky?",
+        "and the secondary one?",
+        "how does it work?",
+        "what about side effects?",
+        "What are its side effects?",
+        "is it worse than the primary type?",
+    ],
+)
+def test_followups_are_recognised(question: str) -> None:
+    assert is_followup(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is refractory myeloma?",
+        "How is a bone marrow biopsy done?",
+        "What is chemo?",
+        "what are they checking for in my blood work?",
+        "How do doctors diagnose refractory myeloma?",
+    ],
+)
+def test_standalone_questions_are_not_followups(question: str) -> None:
+    assert not is_followup(question)
+
+
+def test_followup_borrows_the_topic_of_the_conversation() -> None:
+    query, followup = resolve_followup("Is it risky?", ["What is a stem cell transplant?"])
+    assert followup and "stem cell transplant" in query and query.endswith("Is it risky?")
+
+
+def test_chained_followups_keep_the_original_topic() -> None:
+    history = ["What is a stem cell transplant?", "Is it risky?"]
+    query, _ = resolve_followup("how long does it take?", history)
+    assert "stem cell transplant" in query
+
+
+def test_standalone_question_ignores_history() -> None:
+    query, followup = resolve_followup("What is radiation therapy?", ["What is chemo?"])
+    assert (query, followup) == ("What is radiation therapy?", False)
+
+
+def test_followup_without_history_is_left_alone() -> None:
+    assert resolve_followup("Is it risky?", []) == ("Is it risky?", False)
+
+
+@pytest.mark.parametrize(
+    ("typo", "fixed"),
+    [
+        ("myleoma", "myeloma"),
+        ("refractry", "refractory"),
+        ("chemotherpy", "chemotherapy"),
+        ("biospy", "biopsy"),
+        ("refactory", "refractory"),
+    ],
+)
+def test_typos_are_corrected_against_the_corpus(speller: Speller, typo: str, fixed: str) -> None:
+    assert speller.correct(typo) == fixed
+
+
+@pytest.mark.parametrize("word", ["risky", "scan", "bread", "cant", "myeloma", "cell", "a1c"])
+def test_real_and_known_words_are_not_corrected(speller: Speller, word: str) -> None:
+    assert speller.correct(word) is None
+
+
+def test_build_query_applies_corrections_and_synonyms(speller: Speller) -> None:
+    table = synonym_table(
+        {"bone marrow transplant": ["stem cell transplantation"], "chemo": ["chemotherapy"]}
+    )
+    query = build_query("is a bone marow transplant like chemo?", [], speller, table)
+    assert ("marow", "marrow") in query.corrections
+    assert "stem cell transplantation" in query.expansions and "chemotherapy" in query.expansions
+    assert query.text.startswith("is a bone marrow transplant like chemo?")
+    assert query.corrected == "is a bone marrow transplant like chemo?"
+
+
+def test_synonyms_match_whole_words_only(speller: Speller) -> None:
+    table = synonym_table({"pet": ["PET scan"]})
+    assert build_query("can my petition be read", [], speller, table).expansions == ()
+    assert build_query("do I need a PET?", [], speller, table).expansions == ("PET scan",)

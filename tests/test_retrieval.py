@@ -1,0 +1,139 @@
+"""Hybrid retrieval and answer assembly, with the fake embedder (exact and fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chatbot.answer import Engine
+from chatbot.indexer import build_index
+from chatbot.lexical import terms
+from chatbot.store import load_build
+from tests.conftest import FakeEmbedder
+
+
+def _engine(folder: Path, files: dict[str, str], **kwargs: Any) -> Engine:
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    for name, text in files.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    embedder = FakeEmbedder()
+    build_index(corpus, folder / "index", embedder, progress=False)
+    return Engine(load_build(folder / "index"), embedder, **kwargs)
+
+
+def test_hybrid_is_deterministic(fake_engine: Engine) -> None:
+    first = fake_engine.ask("How is a bone marrow biopsy done?").to_json()
+    again = fake_engine.ask("How is a bone marrow biopsy done?").to_json()
+    assert first == again
+
+
+def test_dense_ranking_equals_brute_force(fake_engine: Engine) -> None:
+    query = "which imaging tests show where the cancer is"
+    vector = fake_engine.embedder.encode([query])[0]
+    hits = fake_engine.retriever.search(vector, terms(query), 5, method="dense")
+    brute = np.asarray(fake_engine.index.vectors) @ vector
+    assert [h.position for h in hits] == list(np.argsort(-brute, kind="stable")[:5])
+
+
+def test_bm25_finds_a_rare_word(fake_engine: Engine) -> None:
+    vector = fake_engine.embedder.encode(["IMiDs"])[0]
+    hits = fake_engine.retriever.search(vector, terms("IMiDs"), 3, method="bm25")
+    assert "IMiDs" in hits[0].chunk.text and hits[0].bm25_rank == 1
+
+
+def test_hits_carry_both_ranks(fake_engine: Engine) -> None:
+    query = "stem cell transplantation side effects"
+    vector = fake_engine.embedder.encode([query])[0]
+    hit = fake_engine.retriever.search(vector, terms(query), 1)[0]
+    assert hit.dense_rank is not None and hit.bm25_rank is not None and hit.bm25_score > 0
+
+
+def test_fusion_breaks_ties_by_chunk_order(tmp_path: Path) -> None:
+    same = "Blood tests check calcium.\n\n"
+    engine = _engine(tmp_path, {"a.txt": "Title\n\n" + same, "b.txt": "Other\n\n" + same})
+    vector = engine.embedder.encode(["calcium"])[0]
+    hits = engine.retriever.search(vector, terms("calcium"), 2)
+    assert [h.position for h in hits] == sorted(h.position for h in hits)
+
+
+def test_two_chunks_of_one_section_become_one_passage(tmp_path: Path) -> None:
+    para1 = "Calcium levels are checked with blood tests. " * 11  # two paragraphs too long to join
+    para2 = "Calcium can also rise when bones break down. " * 11
+    text = f"Guide\n\nBlood Tests\n\n{para1.strip()}\n\n{para2.strip()}\n\nImaging\n\nScans show bones.\n"
+    engine = _engine(tmp_path, {"guide.txt": text})
+    assert len([c for c in engine.index.chunks if c.section == ("Blood Tests",)]) == 2
+    answer = engine.ask("calcium blood tests bones")
+    sections = [p.section for p in answer.passages]
+    assert len(sections) == len(set(sections))
+    merged = answer.passages[0]
+    assert merged.section == "Guide › Blood Tests"
+    assert text[merged.start : merged.end] == merged.text and "\n\n" in merged.text
+
+
+def test_near_duplicate_passages_are_shown_once(tmp_path: Path) -> None:
+    body = "Supportive care helps manage pain, nutrition and fatigue during treatment."
+    engine = _engine(tmp_path, {"a.txt": f"One\n\nCare\n\n{body}\n", "b.txt": f"Two\n\nHelp\n\n{body}\n"})
+    answer = engine.ask("supportive care pain nutrition")
+    assert len(answer.passages) == 1
+
+
+def test_highlights_are_sentences_of_the_passage(fake_engine: Engine) -> None:
+    answer = fake_engine.ask("How is a bone marrow biopsy done?")
+    passage = answer.passages[0]
+    assert passage.highlights
+    for start, end in passage.highlights:
+        sentence = passage.text[start:end]
+        assert sentence[0].isupper() and sentence.endswith((".", "?", "!"))
+    best = passage.text[slice(*passage.highlights[0])]
+    assert "hip bone" in best  # the sentence that says how it is done
+
+
+def test_not_covered_offers_sections_instead_of_passages(
+    tmp_path: Path, built_index: Any, index_dir: Path
+) -> None:
+    engine = Engine(load_build(index_dir), FakeEmbedder(baseline=0.0), cover_threshold=0.5)
+    answer = engine.ask("banana bread recipe with walnuts")
+    assert not answer.answered and answer.passages == ()
+    assert answer.closest_sections and "not covered" in answer.reason
+    assert answer.provenance  # even a refusal says which article it searched
+
+
+def test_json_output_has_query_highlights_and_advice(fake_engine: Engine) -> None:
+    out = fake_engine.ask("should I stop my chemo?", ["What is chemotherapy?"]).to_json()
+    assert out["advice"] == "discuss-with-care-team"
+    assert isinstance(out["query"], str) and out["query"]
+    for passage in out["passages"]:
+        for start, end in passage["highlights"]:
+            assert 0 <= start < end <= len(passage["text"])
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("I have a fever of 39 and I am on chemo", "urgent"),
+        ("crushing chest pain right now", "emergency"),
+        ("I want to kill myself", "crisis"),
+    ],
+)
+def test_alert_comes_with_the_answer(fake_engine: Engine, message: str, kind: str) -> None:
+    answer = fake_engine.ask(message)
+    assert answer.alert is not None and answer.alert["kind"] == kind
+
+
+def test_ordinary_question_has_no_alert(fake_engine: Engine) -> None:
+    assert fake_engine.ask("What symptoms can refractory myeloma cause?").alert is None
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\x00\x01", "???", "!!! … ???", "<>"])
+def test_questions_without_words_are_declined_cleanly(fake_engine: Engine, question: str) -> None:
+    answer = fake_engine.ask(question)
+    assert not answer.answered and answer.passages == ()
+
+
+def test_long_question_is_truncated(fake_engine: Engine) -> None:
+    answer = fake_engine.ask("biopsy " * 50_000)
+    assert len(answer.question) <= 1000 and answer.answered
