@@ -135,7 +135,7 @@ class Engine:
         self.embedder = embedder
         self.cover_threshold = cover_threshold
         self.retriever = Retriever(index)
-        self.speller = Speller(w for c in index.chunks for w in words(c.search_text))
+        self.speller = Speller(w for c in index.chunks for w in words(c.lexical_text))
         self.synonyms = synonym_table(index.synonyms)
 
     @property

@@ -1,12 +1,19 @@
-"""The Gradio chat: wires widgets to the engine and holds no retrieval logic.
+"""The patient chat (Gradio): wires widgets to the engine and holds no retrieval logic.
 
-Safe defaults for health questions: bound to 127.0.0.1, no share link, no question history kept
-in the browser, no analytics, no API page.
+What each answer showed is kept per session on the server (`gr.State` of `Turn`s), never in the
+browser: a vote is stored with exactly those passages, a "not covered" question is stored as a
+content gap, and the conversation can be downloaded as Markdown with every citation. Citations
+link to their section on the "Read the article" page. Safe defaults: no question history kept
+in the browser, no analytics, no API page; `chatbot.web` adds the security headers and passwords.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +21,21 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from chatbot.answer import Engine  # noqa: E402
+from chatbot.answer import Passage  # noqa: E402
+from chatbot.article_view import article_url  # noqa: E402
+from chatbot.conversation import Turn, feedback_record, find_turn, gap_record, vote_of  # noqa: E402
 from chatbot.errors import ChatbotError  # noqa: E402
-from chatbot.present import DISCLAIMER, answer_markdown, sources_markdown  # noqa: E402
+from chatbot.feedback import FeedbackRecord, FeedbackStore, utc_now  # noqa: E402
+from chatbot.present import (  # noqa: E402
+    DISCLAIMER,
+    answer_markdown,
+    escape_markdown,
+    sources_markdown,
+    unescape_markdown,
+)
+from chatbot.transcript import FILENAME, transcript_markdown  # noqa: E402
+
+log = logging.getLogger("chatbot.app")
 
 EXAMPLES = (
     "What is refractory myeloma?",
@@ -30,6 +49,15 @@ NOTICE = (
     f"Symptoms, and Treatment*, each with the section it comes from. {DISCLAIMER} "
     "In an emergency, call your local emergency number."
 )
+REASONS = [
+    ("It showed the wrong passage", "wrong-passage"),
+    ("It did not answer my question", "not-answered"),
+    ("It was hard to understand", "hard-to-understand"),
+    ("Something else", "other"),
+]
+THANKS = "Thank you: your feedback helps the support team improve the answers."
+# Fonts from the system: the default theme's web fonts are remote, which the CSP blocks.
+THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 Message = dict[str, Any]
 
 
@@ -46,37 +74,90 @@ def _text(content: Any) -> str:
 
 def earlier_questions(history: list[Message]) -> list[str]:
     """The user's questions so far, oldest first (sources blocks and answers are left out)."""
-    return [_text(m.get("content")) for m in history if m.get("role") == "user"]
+    return [unescape_markdown(_text(m.get("content"))) for m in history if m.get("role") == "user"]
 
 
-def respond(engine: Engine, message: str, history: list[Message] | None) -> tuple[str, list[Message]]:
-    """One turn: the question, the answer with its citations, and a collapsed Sources block."""
+def download_label(questions: int) -> str:
+    count = "1 question" if questions == 1 else f"{questions} questions"
+    return f"Download the conversation ({count}, Markdown)"
+
+
+def passage_link(p: Passage) -> str:
+    return article_url(p.source, p.section, p.start, p.end, p.text)
+
+
+def respond(
+    engine: Any,
+    message: str,
+    history: list[Message] | None,
+    turns: list[Turn] | None = None,
+    store: FeedbackStore | None = None,
+) -> tuple[str, list[Message], list[Turn]]:
+    """One turn: the question, the answer with linked citations, and a collapsed Sources block."""
     history = list(history or [])
+    turns = list(turns or [])
     question = (message or "").strip()
     if not question:
-        return "", history
-    turn: list[Message] = [{"role": "user", "content": question}]
+        return "", history, turns
+    earlier = earlier_questions(history)
+    # The question is shown as typed: escaped, so markup in it is text, never rendered.
+    turn: list[Message] = [{"role": "user", "content": escape_markdown(question)}]
     try:
-        answer = engine.ask(question, earlier_questions(history))
+        build_id = engine.build_id
+        answer = engine.ask(question, earlier)
     except ChatbotError as exc:
         turn.append({"role": "assistant", "content": f"Sorry, I cannot answer right now: {exc}"})
-        return "", history + turn
-    turn.append({"role": "assistant", "content": answer_markdown(answer)})
+        return "", history + turn, turns
+    turn.append({"role": "assistant", "content": answer_markdown(answer, passage_link)})
     if answer.passages:
         turn.append(
             {
                 "role": "assistant",
-                "content": sources_markdown(answer),
+                "content": sources_markdown(answer, passage_link),
                 "metadata": {"title": f"Sources ({len(answer.passages)})", "status": "done"},
             }
         )
-    return "", history + turn
+    first = len(history) + 1
+    shown = Turn(question, tuple(earlier), answer, build_id, first, len(history) + len(turn) - 1)
+    gap = gap_record(shown)
+    if gap is not None and store is not None:
+        store.record_gap(gap)
+    return "", history + turn, [*turns, shown]
 
 
-def build_app(engine: Engine) -> gr.Blocks:
-    with gr.Blocks(title="Refractory myeloma questions") as demo:
+class Transcripts:
+    """Markdown files of conversations for the download button, in one private folder.
+
+    Gradio copies a returned file into its own cache (cleared by `delete_cache`); ours is
+    replaced at every turn and the folder is removed when the process exits.
+    """
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="chatbot-transcripts-"))
+        atexit.register(self.close)
+
+    def write(self, turns: list[Turn], previous: str | None) -> str | None:
+        if previous and Path(previous).parent.parent == self.folder:
+            shutil.rmtree(Path(previous).parent, ignore_errors=True)
+        if not turns:
+            return None
+        path = Path(tempfile.mkdtemp(dir=self.folder)) / FILENAME
+        path.write_text(transcript_markdown(turns, utc_now()), encoding="utf-8")
+        return str(path)
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def build_app(engine: Any, store: FeedbackStore | None = None) -> gr.Blocks:
+    """The patient chat. `store` keeps votes and content gaps; None keeps nothing."""
+    transcripts = Transcripts()
+    with gr.Blocks(title="Refractory myeloma questions", delete_cache=(1800, 3600)) as demo:
         gr.Markdown("## Questions about refractory myeloma")
         gr.Markdown(NOTICE, elem_id="notice")
+        turns = gr.State([])  # list[Turn]: what each answer showed, on the server only
+        voted = gr.State(None)  # the FeedbackRecord a reason may still be added to
+        last_file = gr.State(None)
         chatbot = gr.Chatbot(
             elem_id="chatbot",
             label="Conversation",
@@ -84,6 +165,7 @@ def build_app(engine: Engine) -> gr.Blocks:
             examples=[{"text": q} for q in EXAMPLES],
             placeholder="Ask a question about refractory myeloma, or pick an example.",
             buttons=["copy"],
+            feedback_options=("Like", "Dislike"),
         )
         with gr.Row():
             question = gr.Textbox(
@@ -94,37 +176,85 @@ def build_app(engine: Engine) -> gr.Blocks:
                 max_lines=4,
             )
             send = gr.Button("Ask", variant="primary", scale=1)
-        clear = gr.Button("Clear conversation", elem_id="clear")
+        with gr.Group(visible=False, elem_id="reason-panel") as reason_panel:
+            reason = gr.Radio(REASONS, label="What was wrong with this answer? (optional)", elem_id="reason")
+            comment = gr.Textbox(label="Anything else? (optional)", elem_id="reason-comment", max_lines=3)
+            with gr.Row():
+                reason_send = gr.Button("Send", elem_id="reason-send", size="sm")
+                reason_skip = gr.Button("No thanks", elem_id="reason-skip", size="sm")
+        status = gr.Markdown("", elem_id="feedback-status")
+        with gr.Row():
+            clear = gr.Button("Clear conversation", elem_id="clear")
+            download = gr.DownloadButton(download_label(0), elem_id="download", interactive=False)
 
-        def on_submit(message: str, history: list[Message]) -> tuple[str, list[Message]]:
-            return respond(engine, message, history)
+        def on_submit(message: str, history: list[Message], shown: list[Turn]) -> tuple[Any, ...]:
+            return respond(engine, message, history, shown, store)
 
-        def on_example(evt: gr.SelectData, history: list[Message]) -> tuple[str, list[Message]]:
+        def on_example(evt: gr.SelectData, history: list[Message], shown: list[Turn]) -> tuple[Any, ...]:
             value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-            return respond(engine, str(value.get("text", "")), history)
+            return respond(engine, str(value.get("text", "")), history, shown, store)
 
-        question.submit(on_submit, [question, chatbot], [question, chatbot], api_name="chat")
-        send.click(on_submit, [question, chatbot], [question, chatbot], api_visibility="private")
-        chatbot.example_select(on_example, [chatbot], [question, chatbot], api_visibility="private")
-        clear.click(lambda: ("", []), None, [question, chatbot], api_visibility="private")
+        def after_turn(shown: list[Turn], previous: str | None) -> tuple[Any, ...]:
+            path = transcripts.write(shown, previous)
+            button = gr.DownloadButton(download_label(len(shown)), value=path, interactive=path is not None)
+            return button, path, None, gr.Group(visible=False), ""
+
+        def on_like(evt: gr.LikeData, shown: list[Turn]) -> tuple[Any, ...]:
+            turn = find_turn(shown, evt.index)
+            vote = vote_of(evt.liked)
+            if turn is None or vote is None:  # a withdrawn vote, or a message that is not an answer
+                return None, gr.Group(visible=False), ""
+            record = feedback_record(turn, vote)
+            saved = store.record_feedback(record) if store is not None else False
+            if not saved:
+                return None, gr.Group(visible=False), ""
+            if vote == "dislike":
+                return record, gr.Group(visible=True), ""
+            return None, gr.Group(visible=False), THANKS
+
+        def on_reason(record: FeedbackRecord | None, why: str | None, more: str) -> tuple[Any, ...]:
+            if record is not None and store is not None and (why or more.strip()):
+                store.add_reason(record, why or "other", more)
+            return None, gr.Group(visible=False), None, "", THANKS if record is not None else ""
+
+        chat_io = ([question, chatbot, turns], [question, chatbot, turns])
+        after_io = ([turns, last_file], [download, last_file, voted, reason_panel, status])
+        private: dict[str, Any] = {"api_visibility": "private"}
+        question.submit(on_submit, *chat_io, api_name="chat").then(after_turn, *after_io, **private)
+        send.click(on_submit, *chat_io, **private).then(after_turn, *after_io, **private)
+        chatbot.example_select(on_example, [chatbot, turns], [question, chatbot, turns], **private).then(
+            after_turn, *after_io, **private
+        )
+        chatbot.like(on_like, [turns], [voted, reason_panel, status], **private)
+        reason_io = [voted, reason_panel, reason, comment, status]
+        reason_send.click(on_reason, [voted, reason, comment], reason_io, **private)
+        reason_skip.click(lambda: (None, gr.Group(visible=False), None, "", ""), None, reason_io, **private)
+        clear.click(lambda: ("", [], []), None, [question, chatbot, turns], **private).then(
+            after_turn, *after_io, **private
+        )
+        chatbot.clear(lambda: [], None, [turns], **private).then(after_turn, *after_io, **private)
     demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.transcripts = transcripts  # type: ignore[attr-defined]
     return demo
 
 
 def launch_options(host: str, port: int) -> dict[str, Any]:
-    """The launch settings that keep a local health app private."""
+    """The launch settings that keep a local health app private (for `demo.launch`, as in tests)."""
     return {
         "server_name": host,
         "server_port": port,
         "share": False,
+        **mount_options(),
+    }
+
+
+def mount_options() -> dict[str, Any]:
+    """The settings shared by `launch` and `gr.mount_gradio_app`: nothing kept in the browser."""
+    return {
         "footer_links": [],
         "run_history": False,
         "enable_monitoring": False,
         "mcp_server": False,
         "show_error": False,
+        "theme": THEME,
     }
-
-
-def serve(engine: Engine, host: str = "127.0.0.1", port: int = 7860, corpus_dir: Path | None = None) -> None:
-    """Run the chat until interrupted."""
-    build_app(engine).launch(**launch_options(host, port))

@@ -20,7 +20,7 @@ import numpy as np
 
 from chatbot.chunking import Chunk, ChunkSettings, chunk_corpus
 from chatbot.corpus import Document, document_from_record
-from chatbot.embedding import Embedder
+from chatbot.embedding import Embedder, encode_all
 from chatbot.errors import InputError
 from chatbot.store import Manifest, StoredIndex
 
@@ -70,8 +70,8 @@ def load_benchmark(folder: Path, split: str = "test") -> Benchmark:
 def _cache_key(embedder: Embedder, chunks: list[Chunk]) -> str:
     digest = hashlib.sha256(embedder.model_id.encode())
     for c in chunks:
-        digest.update(c.search_text.encode() + b"\0")
-        digest.update(json.dumps(c.sentences).encode())
+        digest.update(c.dense_text.encode() + b"\0")
+        digest.update("\0".join(c.sentence_texts).encode())
     return digest.hexdigest()[:24]
 
 
@@ -84,7 +84,6 @@ def build_memory_index(
 ) -> StoredIndex:
     """An in-memory index of the documents, embeddings cached on disk by content hash."""
     import faiss
-    from tqdm import tqdm
 
     from chatbot.store import StoredDocument
 
@@ -95,12 +94,8 @@ def build_memory_index(
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
     except (OSError, ValueError):
-        texts = [c.search_text for c in chunks] + [c.text[s:e] for c in chunks for s, e in c.sentences]
-        out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-        with tqdm(total=len(texts), unit="text", desc="Embedding", disable=not progress) as bar:
-            for i in range(0, len(texts), 256):
-                out[i : i + 256] = embedder.encode(texts[i : i + 256])
-                bar.update(len(texts[i : i + 256]))
+        texts = [c.dense_text for c in chunks] + [t for c in chunks for t in c.sentence_texts]
+        out = encode_all(embedder, texts, progress)
         vectors, sentence_vectors = out[: len(chunks)], out[len(chunks) :]
         folder.mkdir(parents=True, exist_ok=True)
         for name, array in (("vectors.npy", vectors), ("sentences.npy", sentence_vectors)):

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from chatbot.errors import ChatbotError, InputError
 
@@ -63,6 +63,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of megabytes, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatbot",
@@ -73,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or refresh the index from the corpus")
     _paths(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the documents and sections that would be added, changed or removed; build nothing",
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="fail on a file that cannot be indexed instead of skipping it"
+    )
+    p.add_argument(
+        "--max-file-mb",
+        type=_megabytes,
+        default=100.0,
+        metavar="N",
+        help="skip corpus files larger than N MB (default 100)",
+    )
+    p.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
 
     p = sub.add_parser("ask", help="print the best passages for a question")
     _paths(p)
@@ -128,25 +154,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _engine(args: argparse.Namespace) -> Engine:
+def _engine(args: argparse.Namespace, *, live: bool = False) -> Engine:
+    """The engine over the index; `live` follows new builds without a restart (for serve)."""
     from chatbot.answer import Engine
     from chatbot.embedding import MiniLMEmbedder
     from chatbot.indexer import open_index
 
     embedder = MiniLMEmbedder()
     index = open_index(args.corpus, args.index, embedder, progress=sys.stderr.isatty())
-    return Engine(index, embedder)
+    engine = Engine(index, embedder)
+    if not live:
+        return engine
+    from chatbot.live import LiveEngine
+
+    # LiveEngine answers like Engine (ask, build_id, index, search_query, the rest passed through).
+    return cast("Engine", LiveEngine(engine, args.index))
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from chatbot.embedding import MiniLMEmbedder
-    from chatbot.indexer import build_index
+    from chatbot.indexer import IndexOptions, build_index, plan_build
 
-    report = build_index(args.corpus, args.index, MiniLMEmbedder(), progress=not args.quiet)
+    options = IndexOptions(max_file_bytes=int(args.max_file_mb * 1_000_000), strict=args.strict)
+    embedder = MiniLMEmbedder()
+    if args.dry_run:
+        from chatbot.changes import format_plan
+
+        plan, left_out = plan_build(
+            args.corpus, args.index, embedder, options=options, progress=not args.quiet
+        )
+        print(format_plan(plan, left_out))
+        return 0
+    report = build_index(
+        args.corpus, args.index, embedder, options=options, progress=not args.quiet, force=args.force
+    )
     m = report.manifest
+    skipped = f"; {len(report.skipped)} skipped, see the warnings above" if report.skipped else ""
+    if report.up_to_date:
+        print(
+            f"index is up to date: {m.documents} documents, {m.chunks} chunks in {args.index}/ "
+            f"(build {m.build_id}; 0 embedded{skipped})"
+        )
+        return 0
     print(
         f"indexed {m.documents} documents, {m.chunks} chunks into {args.index}/ "
-        f"(build {m.build_id}; {report.embedded} embedded, {report.reused} reused, {report.seconds:.1f}s)"
+        f"(build {m.build_id}; {report.embedded} embedded, {report.reused} reused, "
+        f"{report.seconds:.1f}s{skipped})"
     )
     return 0
 
@@ -204,7 +257,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)
     settings.check()  # refuse an exposed, password-less server before loading the model
-    serve(_engine(args), settings)
+    serve(_engine(args, live=True), settings)
     return 0
 
 

@@ -96,3 +96,20 @@ class MiniLMEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def encode_all(embedder: Embedder, texts: Sequence[str], progress: bool = False, batch: int = 256) -> np.ndarray:
+    """Vectors of many texts, computed shortest first so that each batch pads little.
+
+    A progress bar (texts and texts per second) shows when `progress` is set.
+    """
+    from tqdm import tqdm
+
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with tqdm(total=len(texts), unit="text", desc="Embedding", disable=not progress or not texts) as bar:
+        for lo in range(0, len(texts), batch):
+            rows = order[lo : lo + batch]
+            out[rows] = embedder.encode([texts[i] for i in rows])
+            bar.update(len(rows))
+    return out

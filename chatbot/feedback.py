@@ -333,6 +333,19 @@ class FeedbackStore:
         sql = f"INSERT INTO feedback ({_FEEDBACK_COLS}) VALUES ({', '.join('?' * 9)})"
         return self._write("feedback", sql, values)
 
+    def add_reason(self, rec: FeedbackRecord, reason: str | None, comment: str | None = None) -> bool:
+        """Attach a reason given after the vote to the row `record_feedback(rec)` wrote.
+
+        The chat stores a vote the moment it is clicked (so nothing is lost if the tab is
+        closed) and offers the reason afterwards; the row is found by its time, question
+        and vote. Like every write, a failure is logged and reported as `False`.
+        """
+        _check_choice("reason", reason, REASONS, optional=True)
+        comment = comment if comment is not None and comment.strip() else None
+        sql = """UPDATE feedback SET reason = ?, comment = ? WHERE id = (
+            SELECT MAX(id) FROM feedback WHERE time = ? AND question = ? AND vote = ?)"""
+        return self._write("a feedback reason", sql, (reason, comment, rec.time, rec.question, rec.vote))
+
     def record_gap(self, rec: GapRecord) -> bool:
         values = (
             rec.time,

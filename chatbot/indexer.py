@@ -1,7 +1,10 @@
 """Build the index from the corpus, and keep it in step with the corpus and the model.
 
-Chunks are embedded as `Chunk.search_text` (section path, then passage), and each sentence on its
-own for highlights. Vectors of chunks that did not change are taken from the previous build.
+Chunks are embedded as `Chunk.dense_text` (section path, then passage), and each sentence on its
+own for highlights. Builds are incremental: vectors of chunks that did not change (same id, which
+is a hash of source, section and text) are taken from the previous build, and a corpus that did
+not change at all is not rebuilt. Files that cannot be read are reported and left out, or, with
+`strict`, fail the build before anything is written.
 """
 
 from __future__ import annotations
@@ -9,14 +12,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from chatbot.chunking import ChunkSettings, chunk_corpus
-from chatbot.corpus import corpus_hash, load_corpus, load_synonyms
+from chatbot.ann import ANN_THRESHOLD, ann_settings, build_dense, kind
+from chatbot.changes import Plan, make_catalog, plan
+from chatbot.chunking import Chunk, ChunkSettings, chunk_document
+from chatbot.corpus import DEFAULT_MAX_FILE_MB, CorpusScan, corpus_hash, load_synonyms, scan_corpus
 from chatbot.embedding import Embedder
 from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError
 from chatbot.store import (
@@ -24,13 +30,30 @@ from chatbot.store import (
     StoredDocument,
     StoredIndex,
     build_lock,
+    check_build,
     load_build,
+    load_vectors,
+    read_catalog,
+    read_chunks,
     read_manifest,
     write_build,
 )
 
 log = logging.getLogger("chatbot.index")
 EMBED_BATCH = 256
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """How a build treats the corpus, besides chunking."""
+
+    max_file_bytes: int = DEFAULT_MAX_FILE_MB * 1_000_000  # larger files are left out
+    ann_threshold: int = ANN_THRESHOLD  # past this many chunks the dense index is approximate
+    strict: bool = False  # a file or line that cannot be used fails the build
+
+    def settings(self) -> dict[str, int]:
+        """What the manifest records: a change in any of these means a new build."""
+        return {"max_file_bytes": self.max_file_bytes, **ann_settings(self.ann_threshold)}
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,37 @@ class BuildReport:
     embedded: int
     reused: int
     seconds: float
+    skipped: tuple[str, ...] = ()  # files and lines left out, "where: reason"
+    up_to_date: bool = False  # nothing had changed, so nothing was built
+    phases: dict[str, float] = field(default_factory=dict, compare=False)  # seconds per step
+
+
+def _scan(corpus_dir: Path, options: IndexOptions, progress: bool) -> CorpusScan:
+    """Read the corpus; report each problem, or fail on the first ones when strict."""
+    scan = scan_corpus(corpus_dir, options.max_file_bytes, progress=progress)
+    _report_skipped([str(p) for p in scan.problems], options)
+    return scan
+
+
+def _report_skipped(skipped: Sequence[str], options: IndexOptions) -> None:
+    if skipped and options.strict:
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise CorpusError(
+            f"cannot index {skipped[0]}{more}. Fix the file, or index without --strict to leave it out."
+        )
+    for line in skipped:
+        log.warning("skipped %s", line)
+
+
+def _chunk(docs: Sequence[object], settings: ChunkSettings, progress: bool) -> list[Chunk]:
+    from tqdm import tqdm
+
+    chunks: list[Chunk] = []
+    with tqdm(total=len(docs), unit="doc", desc="Chunking", disable=not progress) as bar:
+        for doc in docs:
+            chunks.extend(chunk_document(doc, settings))  # type: ignore[arg-type]
+            bar.update()
+    return chunks
 
 
 def _previous_vectors(index_dir: Path, model_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -49,26 +103,50 @@ def _previous_vectors(index_dir: Path, model_id: str) -> dict[str, tuple[np.ndar
         manifest = read_manifest(index_dir)
         if manifest is None or manifest.model_id != model_id:
             return {}
-        old = load_build(index_dir, manifest)
+        chunks, vectors, sentence_vectors = load_vectors(index_dir, manifest)
     except ChatbotError:
         return {}  # a damaged index is simply rebuilt from scratch
-    offsets = old.sentence_offsets
-    return {
-        c.id: (np.asarray(old.vectors[i]), np.asarray(old.sentence_vectors[offsets[i] : offsets[i + 1]]))
-        for i, c in enumerate(old.chunks)
-    }
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    row = 0
+    for i, c in enumerate(chunks):
+        out[c.id] = (vectors[i], sentence_vectors[row : row + len(c.sentences)])
+        row += len(c.sentences)
+    return out
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+    """Vectors of the texts, computed shortest first so that each batch pads little."""
     from tqdm import tqdm
 
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    with tqdm(total=len(texts), unit="chunk", desc="Embedding", disable=not progress or not texts) as bar:
-        for i in range(0, len(texts), EMBED_BATCH):
-            batch = texts[i : i + EMBED_BATCH]
-            out[i : i + len(batch)] = embedder.encode(batch)
-            bar.update(len(batch))
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with tqdm(total=len(texts), unit="text", desc="Embedding", disable=not progress or not texts) as bar:
+        for lo in range(0, len(texts), EMBED_BATCH):
+            rows = order[lo : lo + EMBED_BATCH]
+            out[rows] = embedder.encode([texts[i] for i in rows])
+            bar.update(len(rows))
     return out
+
+
+def _up_to_date(
+    index_dir: Path, digest: str, embedder: Embedder, settings: ChunkSettings, options: IndexOptions
+) -> Manifest | None:
+    """The current manifest when it was built from this very corpus, model and settings."""
+    try:
+        manifest = read_manifest(index_dir)
+        if manifest is None:
+            return None
+        check_build(index_dir, manifest)
+    except ChatbotError:
+        return None
+    same = (
+        manifest.corpus_hash == digest
+        and manifest.model_id == embedder.model_id
+        and manifest.dim == embedder.dim
+        and manifest.chunking == settings.as_dict()
+        and manifest.settings == options.settings()
+    )
+    return manifest if same else None
 
 
 def build_index(
@@ -77,26 +155,44 @@ def build_index(
     embedder: Embedder,
     settings: ChunkSettings = ChunkSettings(),
     *,
+    options: IndexOptions = IndexOptions(),
     progress: bool = True,
+    force: bool = False,
 ) -> BuildReport:
-    """Chunk and embed the corpus and write a new build, reusing unchanged chunks' vectors."""
-    import faiss
+    """Chunk and embed the corpus and write a new build, reusing unchanged chunks' vectors.
 
+    When the index was built from this very corpus, model and settings nothing is done (the
+    report says `up_to_date`), unless `force`.
+    """
     started = time.perf_counter()
     digest = corpus_hash(corpus_dir)  # fails on a missing corpus before anything is created
+    current = None if force else _up_to_date(index_dir, digest, embedder, settings, options)
+    if current is not None:
+        _report_skipped(current.skipped, options)
+        return BuildReport(
+            current, 0, current.chunks, time.perf_counter() - started, tuple(current.skipped), True
+        )
+    phases: dict[str, float] = {}
     with build_lock(index_dir):
         digest = corpus_hash(corpus_dir)
-        docs = list(load_corpus(corpus_dir))
-        chunks = chunk_corpus(docs, settings)
+        mark = time.perf_counter()
+        scan = _scan(corpus_dir, options, progress)
+        docs = scan.documents
+        chunks = _chunk(docs, settings, progress)
         if not chunks:
-            raise CorpusError(f"No passages found in {corpus_dir}/. Add .txt or .md documents there.")
+            raise CorpusError(
+                f"No passages found in {corpus_dir}/. Add .txt or .md articles, .html pages "
+                "or .jsonl records there."
+            )
+        phases["read"], mark = time.perf_counter() - mark, time.perf_counter()
         previous = _previous_vectors(index_dir, embedder.model_id)
         todo = [i for i, c in enumerate(chunks) if c.id not in previous]
         # One pass over the new chunks and their sentences, so the progress bar counts real work.
-        texts = [chunks[i].search_text for i in todo]
+        texts = [chunks[i].dense_text for i in todo]
         for i in todo:
-            texts.extend(chunks[i].text[s:e] for s, e in chunks[i].sentences)
+            texts.extend(chunks[i].sentence_texts)
         fresh = _embed(embedder, texts, progress)
+        phases["embed"], mark = time.perf_counter() - mark, time.perf_counter()
         vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
         sentence_parts: list[np.ndarray] = []
         fresh_at = dict(zip(todo, range(len(todo)), strict=True))
@@ -114,8 +210,9 @@ def build_index(
             if sentence_parts
             else np.zeros((0, embedder.dim), dtype=np.float32)
         )
-        dense = faiss.IndexFlatIP(embedder.dim)
-        dense.add(vectors)
+        del previous, sentence_parts
+        dense = build_dense(vectors, options.ann_threshold, progress=progress)
+        phases["dense"], mark = time.perf_counter() - mark, time.perf_counter()
         manifest = Manifest(
             build_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -125,6 +222,9 @@ def build_index(
             corpus_hash=digest,
             documents=len(docs),
             chunks=len(chunks),
+            ann=kind(dense),
+            settings=options.settings(),
+            skipped=[str(p) for p in scan.problems],
         )
         documents = {d.source: StoredDocument(d.text, d.provenance) for d in docs}
         manifest = write_build(
@@ -136,8 +236,17 @@ def build_index(
             dense,
             documents,
             load_synonyms(corpus_dir),
+            make_catalog(chunks, docs),
         )
-    report = BuildReport(manifest, len(todo), len(chunks) - len(todo), time.perf_counter() - started)
+        phases["write"] = time.perf_counter() - mark
+    report = BuildReport(
+        manifest,
+        len(todo),
+        len(chunks) - len(todo),
+        time.perf_counter() - started,
+        tuple(manifest.skipped),
+        phases=phases,
+    )
     log.info(
         "built index %s: %d documents, %d chunks (%d embedded, %d reused) in %.1fs",
         manifest.build_id,
@@ -148,6 +257,33 @@ def build_index(
         report.seconds,
     )
     return report
+
+
+def plan_build(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: ChunkSettings = ChunkSettings(),
+    *,
+    options: IndexOptions = IndexOptions(),
+    progress: bool = True,
+) -> tuple[Plan, tuple[str, ...]]:
+    """What `build_index` would add, change and remove, and what it would skip; embeds nothing."""
+    scan = _scan(corpus_dir, options, progress)
+    new = make_catalog(_chunk(scan.documents, settings, progress), scan.documents)
+    old, reusable = None, set()
+    try:
+        manifest = read_manifest(index_dir)
+        if manifest is not None:
+            old = read_catalog(index_dir, manifest)
+            if old is None:
+                old = make_catalog(read_chunks(index_dir, manifest))
+            if manifest.model_id == embedder.model_id and manifest.dim == embedder.dim:
+                reusable = {i for e in old.values() for ids in e["sections"].values() for i in ids}
+    except ChatbotError as exc:
+        log.warning("the current index cannot be read (%s): everything would be built anew", exc)
+        old = None
+    return plan(old, new, reusable), tuple(str(p) for p in scan.problems)
 
 
 def stale_reason(

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 
 from chatbot.answer import Answer, Passage
+
+# Where a citation links (the "Read the article" page), or None for plain citations.
+Linker = Callable[[Passage], str]
 
 DISCLAIMER = "Educational content from the article, not medical advice."
 NOT_COVERED = "The article does not cover this question, so I have no passage to show for it."
@@ -24,13 +28,24 @@ ALERT_TITLES = {
     "crisis": "You deserve support right now",
 }
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_URL_COLON = re.compile(r":(?=//)")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
 def escape_markdown(text: str) -> str:
-    """Text shown literally by a Markdown renderer: no HTML, no links, no images, no emphasis."""
+    """Text shown literally by a Markdown renderer: no HTML, no links, no images, no emphasis.
+
+    The colon of "https://" is escaped too: GFM renderers turn bare URLs into links before
+    reading escapes, which would show the URL with its backslashes.
+    """
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _URL_COLON.sub(r"\\:", _MD_SPECIAL.sub(r"\\\1", text))
+
+
+def unescape_markdown(text: str) -> str:
+    """The text `escape_markdown` was given (the chat reads questions back from its history)."""
+    text = re.sub(r"\\(.)", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _segments(passage: Passage) -> list[list[tuple[str, bool]]]:
@@ -77,8 +92,17 @@ def alert_markdown(alert: dict[str, str]) -> str:
     return f"### 🚨 {title}\n\n**{escape_markdown(alert['message'])}**"
 
 
-def answer_markdown(answer: Answer) -> str:
-    """The answer bubble: alert card, passages with citations, provenance and the disclaimer."""
+def _citation(p: Passage, link: Linker | None) -> str:
+    """A citation in bold, linked to its section in the article when `link` is given."""
+    text = escape_markdown(p.section)
+    return f"[{text}]({link(p)})" if link else text
+
+
+def answer_markdown(answer: Answer, link: Linker | None = None) -> str:
+    """The answer bubble: alert card, passages with citations, provenance and the disclaimer.
+
+    With `link`, each citation links to its section of the article (the chat passes one; the
+    URL must be safe inside Markdown link parentheses, as `article_view.article_url` is)."""
     parts = []
     if answer.alert:
         parts.append(alert_markdown(answer.alert))
@@ -94,20 +118,20 @@ def answer_markdown(answer: Answer) -> str:
             parts.append(f"**{ADVICE}**")
         parts.append("Relevant passages from the article:" if answer.alert else "From the article:")
         for n, p in enumerate(answer.passages, start=1):
-            parts.append(f"**{n}. {escape_markdown(p.section)}**\n\n{_quote(p)}")
+            parts.append(f"**{n}. {_citation(p, link)}**\n\n{_quote(p)}")
     if answer.provenance:
         parts.append("Source: " + " · ".join(escape_markdown(line) for line in answer.provenance))
     parts.append(f"_{DISCLAIMER}_")
     return "\n\n".join(parts)
 
 
-def sources_markdown(answer: Answer) -> str:
+def sources_markdown(answer: Answer, link: Linker | None = None) -> str:
     """The collapsible Sources block: where each passage sits, and why it was chosen."""
     lines = []
     for n, p in enumerate(answer.passages, start=1):
         ranks = f"meaning rank {p.dense_rank or '–'}, word rank {p.bm25_rank or '–'}"
         lines.append(
-            f"{n}. {escape_markdown(p.section)}  \n"
+            f"{n}. {_citation(p, link)}  \n"
             f"`{p.source.replace('`', chr(39))}`, characters {p.start}–{p.end}, "
             f"match {p.score:.2f} ({ranks}), id `{p.id}`"
         )

@@ -19,6 +19,7 @@ RRF_K = 60  # the usual constant; a lower k lets the top ranks of one retriever 
 # Weights of the three rankings in the fusion: chunk vectors, BM25, best sentence vector.
 WEIGHTS = (1.0, 1.0, 1.0)
 DEPTH = 100  # how deep each retriever's list is read before fusion
+BM25_TIE = 0.05  # BM25 scores this close (relative) count as a tie
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,24 @@ class Hit:
     bm25_rank: int | None
 
 
-def _ranks(scores: np.ndarray, depth: int, positive_only: bool) -> dict[int, int]:
+def _ranks(scores: np.ndarray, depth: int, positive_only: bool, tolerance: float = 0.0) -> dict[int, int]:
+    """Ranks of the `depth` best items; scores within `tolerance` (relative) of a rank's first
+    item share its rank.
+
+    Shared ranks matter for BM25: when every passage contains "refractory myeloma" about equally,
+    the retriever has no real opinion, and its near-arbitrary order must not sway the fusion.
+    """
     order = np.lexsort((np.arange(len(scores)), -scores))[:depth]
-    return {int(i): r for r, i in enumerate(order, start=1) if not positive_only or scores[i] > 0}
+    ranks: dict[int, int] = {}
+    leader = rank = 0
+    for position, i in enumerate(order):
+        score = float(scores[i])
+        if positive_only and score <= 0:
+            break
+        if position == 0 or leader - score > tolerance * abs(leader):
+            leader, rank = score, position + 1
+        ranks[int(i)] = rank
+    return ranks
 
 
 class Retriever:
@@ -44,7 +60,7 @@ class Retriever:
 
     def __init__(self, index: StoredIndex) -> None:
         self.index = index
-        self.bm25 = BM25Index([c.search_text for c in index.chunks])
+        self.bm25 = BM25Index([c.lexical_text for c in index.chunks])
 
     def dense_scores(self, query_vector: np.ndarray, depth: int = DEPTH) -> np.ndarray:
         """Cosine similarity to the query of the `depth` nearest chunks (-1 for the others)."""
@@ -92,7 +108,7 @@ class Retriever:
         dense = self.dense_scores(query_vector, depth)
         lexical = self.bm25.scores(query_terms)
         dense_ranks = _ranks(dense, depth, positive_only=False)
-        bm25_ranks = _ranks(lexical, depth, positive_only=True)
+        bm25_ranks = _ranks(lexical, depth, positive_only=True, tolerance=BM25_TIE)
         if method == "dense":
             fused = {i: float(dense[i]) for i in dense_ranks}
         elif method == "bm25":

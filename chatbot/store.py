@@ -2,9 +2,11 @@
 
 Layout: `index/manifest.json` names the current build, `index/builds/<id>/` holds its files
 (`chunks.jsonl`, `vectors.npy`, `sentences.npy`, `dense.faiss`, `documents.json`,
-`synonyms.json`). A build is written into a fresh folder first and the manifest is replaced
-last, by atomic rename, so a reader (or a build killed at any moment) always sees either the old
-index or the new one, never half of one.
+`synonyms.json`, and `catalog.json`: each document's content hash and its sections' chunk ids,
+which tell the next build what changed without loading this one). A build is written into a
+fresh folder first and the manifest is replaced last, by atomic rename, so a reader (or a build
+killed at any moment) always sees either the old index or the new one, never half of one. Old
+builds are pruned, but the previous one is kept: a running app may still be reading it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,16 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 BUILDS = "builds"
 LOCK = ".lock"
-KEEP_BUILDS = 2  # the current build and the one before it, which a running app may still read
-_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "dense.faiss", "documents.json", "synonyms.json")
+_FILES = (
+    "chunks.jsonl",
+    "vectors.npy",
+    "sentences.npy",
+    "dense.faiss",
+    "documents.json",
+    "synonyms.json",
+    "catalog.json",
+)
+CATALOG = "catalog.json"  # builds written before it existed derive it from chunks.jsonl
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,9 @@ class Manifest:
     ann: str = "flat"
     files: dict[str, int] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # Other settings that decide what is indexed (file size limit, dense index choice).
+    settings: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # files and lines left out, with the reason
 
 
 @dataclass(frozen=True)
@@ -153,9 +166,15 @@ def write_build(
     faiss_index: Any,
     documents: dict[str, StoredDocument],
     synonyms: dict[str, list[str]],
+    catalog: dict[str, Any] | None = None,
 ) -> Manifest:
     """Write a complete build folder, then switch the manifest to it. Call under build_lock."""
     import faiss
+
+    try:
+        previous = read_manifest(index_dir)
+    except IndexCorruptError:
+        previous = None
 
     builds = index_dir / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
@@ -180,6 +199,7 @@ def write_build(
         docs = {src: {"text": d.text, "provenance": asdict(d.provenance)} for src, d in documents.items()}
         (tmp / "documents.json").write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
         (tmp / "synonyms.json").write_text(json.dumps(synonyms, ensure_ascii=False), encoding="utf-8")
+        (tmp / CATALOG).write_text(json.dumps(catalog or {}, ensure_ascii=False), encoding="utf-8")
         for name in _FILES:
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -192,22 +212,32 @@ def write_build(
         raise
     manifest = Manifest(**{**asdict(manifest), "files": sizes})
     _write_atomic(index_dir / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
-    prune_builds(index_dir, keep=manifest.build_id)
+    prune_builds(index_dir, keep=[manifest.build_id] + ([previous.build_id] if previous else []))
     return manifest
 
 
-def prune_builds(index_dir: Path, keep: str) -> None:
-    """Remove old and abandoned build folders, keeping the newest few."""
+def prune_builds(index_dir: Path, keep: Collection[str]) -> None:
+    """Remove every build folder but the ones named in `keep` (the current build and the one
+    before it, which a running app may still be reading): older builds, builds a killed process
+    finished but never switched to, and half-written ones. Call under build_lock."""
     builds = index_dir / BUILDS
     if not builds.is_dir():
         return
-    done = sorted(
-        (p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime
-    )
-    old = [p for p in done if p.name != keep][: max(0, len(done) - KEEP_BUILDS)]
-    abandoned = [p for p in builds.iterdir() if p.name.startswith(".")]
-    for path in old + abandoned:
-        shutil.rmtree(path, ignore_errors=True)
+    for path in builds.iterdir():
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def check_build(index_dir: Path, manifest: Manifest) -> Path:
+    """The build folder the manifest names, once every file in it has the size the manifest says."""
+    folder = index_dir / BUILDS / manifest.build_id
+    for name, size in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise _corrupt(index_dir, f"{name} is missing")
+        if path.stat().st_size != size:
+            raise _corrupt(index_dir, f"{name} has {path.stat().st_size} bytes, expected {size}")
+    return folder
 
 
 def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex:
@@ -219,13 +249,7 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
         raise IndexMissingError(
             f"No index in {index_dir}/. Build one with: chatbot index --index {index_dir}"
         )
-    folder = index_dir / BUILDS / manifest.build_id
-    for name, size in manifest.files.items():
-        path = folder / name
-        if not path.is_file():
-            raise _corrupt(index_dir, f"{name} is missing")
-        if path.stat().st_size != size:
-            raise _corrupt(index_dir, f"{name} has {path.stat().st_size} bytes, expected {size}")
+    folder = check_build(index_dir, manifest)
     try:
         chunks = tuple(_read_chunks(folder / "chunks.jsonl"))
         vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
@@ -244,6 +268,44 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
     if sentence_vectors.shape[0] != offsets[-1]:
         raise _corrupt(index_dir, "sentence vectors do not match the chunks")
     return StoredIndex(manifest, chunks, vectors, sentence_vectors, offsets, faiss_index, documents, synonyms)
+
+
+def load_vectors(index_dir: Path, manifest: Manifest) -> tuple[list[Chunk], np.ndarray, np.ndarray]:
+    """A build's chunks with their vectors and sentence vectors (memory-mapped), for reuse by the
+    next build: what `load_build` reads, without the FAISS index and the documents."""
+    folder = check_build(index_dir, manifest)
+    chunks = read_chunks(index_dir, manifest)
+    try:
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
+    if len(chunks) != vectors.shape[0] or sum(len(c.sentences) for c in chunks) != len(sentence_vectors):
+        raise _corrupt(index_dir, "chunk and vector counts disagree")
+    return chunks, vectors, sentence_vectors
+
+
+def read_catalog(index_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
+    """A build's catalog (see `chatbot.changes`), None for a build written before catalogs."""
+    folder = check_build(index_dir, manifest)
+    if CATALOG not in manifest.files:
+        return None
+    try:
+        data = json.loads((folder / CATALOG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
+    if not isinstance(data, dict):
+        raise _corrupt(index_dir, f"{CATALOG} is not a JSON object")
+    return data
+
+
+def read_chunks(index_dir: Path, manifest: Manifest) -> list[Chunk]:
+    """A build's chunks alone."""
+    folder = check_build(index_dir, manifest)
+    try:
+        return list(_read_chunks(folder / "chunks.jsonl"))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
 
 
 def _read_chunks(path: Path) -> Iterator[Chunk]:

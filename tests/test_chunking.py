@@ -88,7 +88,8 @@ def test_article_chunks_keep_every_invariant(article: Document) -> None:
 
 def test_awkward_chunks_keep_every_invariant(tmp_path: Path) -> None:
     docs = awkward_docs(tmp_path)
-    assert len(docs) == 2 * len(list(AWKWARD.iterdir()))
+    # every fixture but empty.txt, which the loader reports as a problem rather than loading
+    assert len(docs) == 2 * (len(list(AWKWARD.iterdir())) - 1)
     for doc in docs:
         check_chunks(doc, chunk_document(doc))
 

@@ -338,7 +338,7 @@ def test_a_second_build_while_the_lock_is_held_is_refused(
 ) -> None:
     before = snapshot(index_dir)
     with build_lock(index_dir), pytest.raises(IndexBusyError) as info:
-        build_index(corpus_dir, index_dir, FakeEmbedder(), progress=False)
+        build_index(corpus_dir, index_dir, FakeEmbedder(), progress=False, force=True)
     assert "\n" not in str(info.value) and str(index_dir) in str(info.value)
     assert snapshot(index_dir) == before
     # the lock is released afterwards
@@ -354,7 +354,8 @@ def test_rebuilding_an_unchanged_corpus_embeds_nothing(
     assert built_index.embedded == built_index.manifest.chunks > 0
     old = np.array(load_build(index_dir).vectors)
     fresh = FakeEmbedder()
-    report = build_index(corpus_dir, index_dir, fresh, progress=False)
+    # forced: without it an unchanged corpus is not rebuilt at all (test_index_incremental.py)
+    report = build_index(corpus_dir, index_dir, fresh, progress=False, force=True)
     assert report.embedded == 0
     assert report.reused == report.manifest.chunks
     assert fresh.encoded == []

@@ -1,0 +1,275 @@
+"""The web server: the patient chat at /, the staff page at /staff, the article at /article.
+
+One FastAPI app holds the two Gradio apps and the article page, behind two small ASGI layers:
+- security headers on every response: a Content-Security-Policy that lets the page load and talk
+  only to this server (no remote script, image, font or connection; `'unsafe-inline'` because
+  Gradio's page carries inline scripts and styles), no framing, no referrer;
+- passwords (HTTP Basic): the whole site when `--auth`/`CHATBOT_AUTH` is set, which is required
+  for any address but loopback; the staff pages with the staff password when one is set. Without
+  a staff password the staff pages exist only on a loopback address.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatbot.errors import ChatbotError
+
+log = logging.getLogger("chatbot.web")
+
+STAFF_PATH = "/staff"
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "media-src 'self' data: blob:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "frame-src 'none'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ExposureError(ChatbotError):
+    """Asked to serve beyond this machine without a password."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str = field(repr=False)
+
+
+def parse_credentials(text: str, where: str) -> Credentials:
+    user, sep, password = text.partition(":")
+    if not sep or not user.strip() or not password:
+        raise ChatbotError(f"{where} must look like USER:PASSWORD, both non-empty.")
+    return Credentials(user.strip(), password)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: Credentials | None = None  # for the whole site
+    staff_password: str | None = field(default=None, repr=False)
+    data_dir: Path = Path("data")
+
+    @property
+    def staff_enabled(self) -> bool:
+        """Staff data never reaches a network without its own password."""
+        return bool(self.staff_password) or is_loopback(self.host)
+
+    def check(self) -> None:
+        if not is_loopback(self.host) and self.auth is None:
+            raise ExposureError(
+                f"refusing to serve on {self.host} without a password: anyone who can reach it could "
+                "read patients' questions. Pass --auth USER:PASSWORD (or set CHATBOT_AUTH), or serve "
+                "on 127.0.0.1."
+            )
+
+
+def settings_from(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: str | None = None,
+    staff_password: str | None = None,
+    data_dir: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> WebSettings:
+    """Settings from command-line values, falling back to CHATBOT_AUTH, CHATBOT_STAFF_PASSWORD
+    and CHATBOT_DATA_DIR."""
+    from chatbot.feedback import default_data_dir
+
+    if auth is not None:
+        credentials: Credentials | None = parse_credentials(auth, "--auth")
+    elif environ.get("CHATBOT_AUTH"):
+        credentials = parse_credentials(environ["CHATBOT_AUTH"], "CHATBOT_AUTH")
+    else:
+        credentials = None
+    staff = staff_password or environ.get("CHATBOT_STAFF_PASSWORD") or None
+    folder = data_dir or (Path(environ["CHATBOT_DATA_DIR"]) if environ.get("CHATBOT_DATA_DIR") else None)
+    return WebSettings(host, port, credentials, staff, folder or default_data_dir())
+
+
+class SecurityHeaders:
+    """Adds the CSP and friends to every HTTP response that does not set its own CSP."""
+
+    def __init__(self, app: ASGIApp, csp: str = CSP) -> None:
+        self.app = app
+        self.csp = csp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", self.csp.encode()))
+                for name, value in SECURITY_HEADERS.items():
+                    if name.encode() not in names:
+                        headers.append((name.encode(), value.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _basic(scope: Scope) -> tuple[str, str] | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            if kind.lower() != "basic":
+                return None
+            try:
+                user, _, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return user, password
+    return None
+
+
+def _same(a: str, b: str) -> bool:
+    return secrets.compare_digest(a.encode(), b.encode())
+
+
+class PasswordGate:
+    """HTTP Basic passwords: the site's (if set) everywhere, the staff password under /staff."""
+
+    def __init__(self, app: ASGIApp, settings: WebSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str | None] | None:
+        """None to let the request through, else (status, body, realm)."""
+        path = scope.get("path", "")
+        given = _basic(scope)
+        if path == STAFF_PATH or path.startswith(STAFF_PATH + "/"):
+            if not self.settings.staff_enabled:
+                return 404, "The staff pages are off: set CHATBOT_STAFF_PASSWORD to use them.", None
+            if self.settings.staff_password:
+                # Any user name; the staff password is what counts.
+                if given is None or not _same(given[1], self.settings.staff_password):
+                    return 401, "The staff pages need the staff password.", "staff"
+                return None
+        auth = self.settings.auth
+        if auth is None:
+            return None
+        if given is None or not (_same(given[0], auth.user) & _same(given[1], auth.password)):
+            return 401, "This chat needs a password.", "chat"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        status, body, realm = refusal
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
+        if realm:
+            headers.append((b"www-authenticate", f'Basic realm="{realm}", charset="UTF-8"'.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
+def create_app(engine: Any, settings: WebSettings, store: Any = None) -> Any:
+    """The FastAPI app: article page, staff app (when enabled), patient chat, security layers."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse, PlainTextResponse
+
+    from chatbot.app import build_app, mount_options
+    from chatbot.article_view import (
+        ARTICLE_CSP,
+        ArticleNotFoundError,
+        parse_mark,
+        render_article,
+        render_contents,
+    )
+    from chatbot.feedback import DB_FILENAME, FeedbackStore
+
+    store = store or FeedbackStore(settings.data_dir / DB_FILENAME)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    page_headers = {"content-security-policy": ARTICLE_CSP, "cache-control": "no-store"}
+
+    def article(request: Any) -> Any:
+        source = request.query_params.get("source")
+        index = engine.index
+        if not source:
+            return HTMLResponse(render_contents(index), headers=page_headers)
+        try:
+            page = render_article(index, source, parse_mark(request.query_params))
+        except ArticleNotFoundError as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        return HTMLResponse(page, headers=page_headers)
+
+    # A plain Starlette route: the page reads its own query parameters.
+    app.add_route("/article", article, methods=["GET"])
+
+    options = {**mount_options(), "server_name": settings.host, "server_port": settings.port}
+    if settings.staff_enabled:
+        from chatbot.staff_app import build_staff_app
+
+        gr.mount_gradio_app(app, build_staff_app(engine, store), path=STAFF_PATH, **options)
+    else:
+        log.info("staff pages are off: set CHATBOT_STAFF_PASSWORD to serve them on %s", settings.host)
+    gr.mount_gradio_app(app, build_app(engine, store), path="/", **options)
+    app.add_middleware(PasswordGate, settings=settings)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def serve(engine: Any, settings: WebSettings) -> None:
+    """Run the site until interrupted."""
+    import uvicorn
+
+    settings.check()
+    app = create_app(engine, settings)
+    staff = f", staff pages at {STAFF_PATH}" if settings.staff_enabled else ""
+    log.info("serving on http://%s:%d%s (Ctrl+C to stop)", settings.host, settings.port, staff)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)

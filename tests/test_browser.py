@@ -1,0 +1,414 @@
+"""The site in a real browser: Python playwright driving Debian's Chromium (no browser download).
+
+A person's path through the app: ask, read the cited passage, open the sources, follow a citation
+to its section, vote, give a reason, download the conversation, and staff reviewing it all. Plus
+the safety checks that only a browser can make: no dialog from an HTML payload, corpus markup
+inert, the CSP enforced, nothing of the question in the browser's storage.
+
+Without Chromium (or playwright) these tests skip and say why; with CI=true they fail instead, so
+CI always runs them. The site uses the fake embedder; the last test uses the real model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ARTICLE, ROOT
+from webserver import UNSAFE_QUESTION, corpus_with_unsafe_page, fake_engine_for, serving
+
+from chatbot.cli import main
+from chatbot.feedback import DB_FILENAME, FeedbackStore, GapRecord
+from chatbot.web import WebSettings, create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.app]
+
+CHROMIUM = Path(os.environ.get("CHATBOT_CHROMIUM", "/usr/bin/chromium"))
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REPORTS = ROOT / "reports"
+STAFF_PASSWORD = "staff-secret"
+TITLE = "Understanding Refractory Myeloma: Definition, Symptoms, and Treatment"
+BIOPSY_Q = "How is a bone marrow biopsy done?"
+BIOPSY_TEXT = "A bone marrow biopsy is done by removing a small sample of bone marrow tissue"
+PAYLOAD = "<img src=x onerror=alert(1)>"
+TIMEOUT = 20_000  # ms
+
+
+def _unavailable() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "Python playwright is not installed (run: make install)"
+    if not CHROMIUM.exists():
+        return f"no Chromium at {CHROMIUM} (install it with: apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"browser tests must run in CI, but: {reason}")
+        pytest.skip(f"browser tests skipped: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Site:
+    url: str
+    data: Path
+    engine: Any
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("browser")
+    engine = fake_engine_for(corpus_with_unsafe_page(folder), folder / "index")
+    settings = WebSettings(data_dir=folder / "data", staff_password=STAFF_PASSWORD)
+    with serving(create_app(engine, settings)) as url:
+        yield Site(url, folder / "data", engine)
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context, recording dialogs and requests to other hosts."""
+
+    page: Any
+    dialogs: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # refused by the Content-Security-Policy
+
+    def remote_requests(self) -> list[str]:
+        """Requests to other hosts that the browser did not block (none may leave the machine)."""
+        local = ("http://127.0.0.1", "data:", "blob:")
+        return [u for u in self.requests if not u.startswith(local) and u not in self.blocked]
+
+
+@pytest.fixture
+def open_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
+    contexts: list[Any] = []
+
+    def opener(url: str, ready: str = "#question textarea", **context_options: Any) -> Tab:
+        context = browser.new_context(accept_downloads=True, **context_options)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT)
+        tab = Tab(page)
+        page.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+        context.on("request", lambda r: tab.requests.append(r.url))
+        context.on(
+            "requestfailed",
+            lambda r: tab.blocked.append(r.url) if "csp" in (r.failure or "").lower() else None,
+        )
+        page.goto(url)
+        page.locator(ready).wait_for()
+        return tab
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def ask(tab: Tab, question: str) -> Any:
+    """Type a question, press Enter, and return the locator of the new answer bubble."""
+    page = tab.page
+    bots = page.locator("#chatbot .bot")
+    before = bots.count()
+    votes = "#chatbot button[aria-label^=Like]"  # "Like", or "Liked" once voted
+    before_votes = page.locator(votes).count()
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#chatbot .bot').length > n", arg=before, timeout=TIMEOUT
+    )
+    # the new answer's vote buttons are there, so `.last` is this answer's
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length > n", arg=[votes, before_votes], timeout=TIMEOUT
+    )
+    # the conversation file is ready once the button counts this question
+    asked = page.locator("#chatbot .user").count()
+    page.locator("#download").get_by_text(f"{asked} question").wait_for()
+    return bots.nth(before)
+
+
+def db_rows(site: Site, sql: str, expected: int, timeout: float = 10.0) -> list[tuple[Any, ...]]:
+    """Rows of the feedback database, waiting for at least `expected` of them."""
+    deadline = time.monotonic() + timeout
+    path = site.data / DB_FILENAME
+    while True:
+        rows: list[tuple[Any, ...]] = []
+        if path.exists():
+            with sqlite3.connect(path) as db:
+                try:
+                    rows = db.execute(sql).fetchall()
+                except sqlite3.OperationalError:
+                    rows = []
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_ask_and_see_the_cited_passage(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    answer = ask(tab, BIOPSY_Q)
+    answer.get_by_text(BIOPSY_TEXT).wait_for()
+    citation = f"{TITLE} › How is Refractory Myeloma Diagnosed? › Bone Marrow Biopsy"
+    assert citation in answer.inner_text()
+    REPORTS.mkdir(exist_ok=True)
+    answer.evaluate("e => e.scrollIntoView()")  # the answer from its first passage
+    tab.page.screenshot(path=str(REPORTS / "screenshot-answer.png"), full_page=True)
+    assert (REPORTS / "screenshot-answer.png").stat().st_size > 10_000
+    assert tab.dialogs == [] and tab.remote_requests() == []
+
+
+def test_expand_the_sources(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    answer = ask(tab, BIOPSY_Q)
+    details = answer.get_by_text("characters", exact=False).first
+    assert not details.is_visible()  # collapsed at first
+    answer.get_by_text("Sources (3)").click()
+    details.wait_for(state="visible")
+    text = answer.inner_text()
+    assert "refractory-myeloma.txt" in text and "meaning rank" in text and "word rank" in text
+
+
+def test_follow_a_citation_to_its_section(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    answer = ask(tab, BIOPSY_Q)
+    link = answer.get_by_role("link", name="Bone Marrow Biopsy").first
+    with tab.page.context.expect_page() as opened:
+        link.click()
+    article = opened.value
+    article.wait_for_load_state()
+    assert "/article?source=refractory-myeloma.txt" in article.url and "#s-bone-marrow-biopsy-" in article.url
+    section = article.locator(":target")
+    assert section.inner_text() == "Bone Marrow Biopsy"
+    marked = article.locator("mark#passage")
+    assert marked.inner_text().startswith(BIOPSY_TEXT)
+    # the passage follows its heading and is on screen
+    box, heading = marked.bounding_box(), section.bounding_box()
+    assert (
+        box is not None and heading is not None and heading["y"] < box["y"] < article.viewport_size["height"]
+    )
+    assert article.locator("h2").count() >= 5  # the whole article, with its sections
+
+
+def test_like_an_answer_and_find_it_in_the_database(
+    site: Site, open_tab: Callable[..., Tab], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tab = open_tab(site.url)
+    question = "What is CAR T-cell therapy in refractory myeloma?"
+    answer = ask(tab, question)
+    answer_text = answer.inner_text()
+    tab.page.get_by_role("button", name="Like", exact=True).last.click()
+    tab.page.locator("#feedback-status").get_by_text("Thank you").wait_for()
+    rows = db_rows(site, f"SELECT vote, passages, index_build FROM feedback WHERE question = '{question}'", 1)
+    assert len(rows) == 1
+    vote, passages, build = rows[0]
+    assert vote == "like" and build == site.engine.build_id
+    shown = json.loads(passages)
+    assert len(shown) == 3 and all(p["section"] in answer_text for p in shown)
+    # the same row reaches the export staff use
+    assert main(["feedback", "export", "--format", "jsonl", "--data", str(site.data)]) == 0
+    exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any(r["question"] == question and r["vote"] == "like" for r in exported)
+
+
+def test_dislike_with_a_reason(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    ask(tab, "What is refractory myeloma?")
+    question = "Is a stem cell transplant an option?"
+    ask(tab, question)
+    page = tab.page
+    page.get_by_role("button", name="Dislike", exact=True).last.click()
+    page.get_by_label("It showed the wrong passage").check()
+    page.locator("#reason-comment textarea").fill("I wanted the risks <b>not</b> this")
+    page.locator("#reason-send").click()
+    page.locator("#feedback-status").get_by_text("Thank you").wait_for()
+    sql = (
+        "SELECT vote, reason, comment, history FROM feedback "
+        f"WHERE question = '{question}' AND reason IS NOT NULL"
+    )
+    rows = db_rows(site, sql, 1)
+    assert rows == [
+        ("dislike", "wrong-passage", "I wanted the risks <b>not</b> this", '["What is refractory myeloma?"]')
+    ]
+    assert not page.locator("#reason-send").is_visible()
+
+
+def test_an_html_payload_raises_no_dialog(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    ask(tab, PAYLOAD)
+    tab.page.wait_for_timeout(500)  # give a handler the chance to fire
+    assert tab.dialogs == []
+    user = tab.page.locator("#chatbot .user").last
+    assert user.inner_text().strip() == PAYLOAD  # shown as the characters typed
+    assert user.locator("img").count() == 0
+    assert tab.remote_requests() == []
+
+
+def test_markup_in_the_corpus_stays_inert(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    answer = ask(tab, UNSAFE_QUESTION)
+    text = answer.inner_text()
+    assert "<script>alert(1)</script>" in text and "<img src=https://example.com/x.png>" in text
+    assert answer.locator("img, script").count() == 0
+    link = answer.get_by_role("link", name="Pictures and scripts").first
+    with tab.page.context.expect_page() as opened:
+        link.click()
+    article = opened.value
+    article.wait_for_load_state()
+    assert "<script>alert(1)</script>" in article.locator("mark#passage").inner_text()
+    assert article.locator("article img, article script").count() == 0
+    assert tab.dialogs == [] and tab.remote_requests() == []
+
+
+def test_the_csp_blocks_remote_images(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    violated = tab.page.evaluate(
+        """() => new Promise(resolve => {
+            document.addEventListener('securitypolicyviolation', e => resolve(e.violatedDirective));
+            const img = document.createElement('img');
+            img.src = 'https://example.com/leak.png?q=question';
+            document.body.appendChild(img);
+            setTimeout(() => resolve(null), 3000);
+        })"""
+    )
+    assert violated == "img-src"
+    tab.page.wait_for_timeout(300)
+    assert tab.blocked == ["https://example.com/leak.png?q=question"]
+    assert tab.remote_requests() == []
+
+
+def test_nothing_of_the_question_is_kept_in_the_browser(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    question = "Does thalidomide cause numbness?"
+    ask(tab, question)
+    stored = tab.page.evaluate(
+        """async () => ({
+            local: JSON.stringify(Object.entries(localStorage)),
+            session: JSON.stringify(Object.entries(sessionStorage)),
+            databases: JSON.stringify(indexedDB.databases ? await indexedDB.databases() : []),
+            cookies: document.cookie,
+        })"""
+    )
+    for where, value in stored.items():
+        for word in ("thalidomide", "numbness"):
+            assert word not in value.lower(), f"{word!r} found in {where}: {value[:200]}"
+
+
+def test_download_the_conversation(site: Site, open_tab: Callable[..., Tab]) -> None:
+    tab = open_tab(site.url)
+    ask(tab, "What is refractory myeloma?")
+    ask(tab, BIOPSY_Q)
+    with tab.page.expect_download() as download:
+        tab.page.locator("#download").click()
+    path = download.value.path()
+    assert download.value.suggested_filename == "conversation.md"
+    text = Path(path).read_text(encoding="utf-8")
+    assert "## 1. What is refractory myeloma?" in text and "## 2. How is a bone marrow biopsy done?" in text
+    assert "Citation: " + TITLE + " › How is Refractory Myeloma Diagnosed? › Bone Marrow Biopsy" in text
+
+
+def test_staff_review(site: Site, open_tab: Callable[..., Tab]) -> None:
+    FeedbackStore(site.data / DB_FILENAME).record_gap(
+        GapRecord("Can I eat grapefruit?", (), "grapefruit", site.engine.build_id, ())
+    )
+    tab = open_tab(site.url)
+    ask(tab, "What are the symptoms of refractory myeloma?")
+    tab.page.get_by_role("button", name="Like", exact=True).last.click()
+    tab.page.locator("#feedback-status").get_by_text("Thank you").wait_for()
+
+    credentials = {"username": "staff", "password": STAFF_PASSWORD}
+    staff = open_tab(site.url + "/staff/", ready="#staff-question textarea", http_credentials=credentials)
+    page = staff.page
+    page.locator("#staff-question textarea").fill("Is it risky?")
+    page.locator("#staff-history textarea").fill("What is CAR T-cell therapy?")
+    page.locator("#staff-check").click()
+    summary = page.locator("#staff-summary")
+    summary.get_by_text("Searched for:").wait_for()
+    assert "Why: covered" in summary.inner_text()
+    shown = page.locator("#staff-shown")
+    for column in ("dense score", "dense rank", "BM25 score", "BM25 rank"):
+        shown.get_by_text(column, exact=True).first.wait_for()
+    page.get_by_role("tab", name="Recent feedback").click()
+    feedback = page.locator("#staff-feedback")
+    row = feedback.get_by_text("What are the symptoms of refractory myeloma?").filter(visible=True).first
+    row.click()  # pick it: the question is checked
+    page.locator("#staff-summary").get_by_text(
+        "What are the symptoms of refractory myeloma?"
+    ).first.wait_for()
+    page.get_by_role("tab", name="Content gaps").click()
+    page.locator("#staff-gaps").get_by_text("Can I eat grapefruit?").filter(visible=True).first.wait_for()
+    with page.expect_download() as download:
+        page.locator("#staff-gaps-export").click()
+    assert "Can I eat grapefruit?" in Path(download.value.path()).read_text(encoding="utf-8")
+    assert staff.remote_requests() == [] and staff.dialogs == []
+
+
+def test_the_staff_pages_ask_for_the_password(site: Site, browser: Any) -> None:
+    from playwright.sync_api import Error
+
+    for credentials in (None, {"username": "staff", "password": "wrong"}):
+        context = browser.new_context(http_credentials=credentials)
+        try:
+            page = context.new_page()
+            assert page.request.get(site.url + "/staff/").status == 401
+            try:
+                response = page.goto(site.url + "/staff/")
+            except Error as exc:  # Chromium refuses a page whose credentials were rejected
+                assert "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
+            else:
+                assert response is not None and response.status == 401
+                assert "Staff review" not in page.content()
+            assert page.request.get(site.url + "/").status == 200  # the chat itself is open
+        finally:
+            context.close()
+
+
+@pytest.mark.model
+def test_held_out_style_check_with_the_real_model(
+    minilm: Any, tmp_path: Path, open_tab: Callable[..., Tab]
+) -> None:
+    """A question typed into the page with the real model: an article passage with its section."""
+    from conftest import CORPUS
+
+    from chatbot.answer import Engine
+    from chatbot.indexer import build_index
+    from chatbot.store import load_build
+
+    build_index(CORPUS, tmp_path / "index", minilm, progress=False)
+    engine = Engine(load_build(tmp_path / "index"), minilm)
+    with serving(create_app(engine, WebSettings(data_dir=tmp_path / "data"))) as url:
+        tab = open_tab(url)
+        answer = ask(tab, "how do they treat myeloma that stopped responding to drugs")
+        text = answer.inner_text()
+        assert f"{TITLE} › " in text
+        article = " ".join(ARTICLE.read_text(encoding="utf-8").split())
+        quoted = [q for q in answer.locator("blockquote").all_inner_texts() if q.strip()]
+        assert quoted and all(" ".join(q.split())[:80] in article for q in quoted)
+        ask(tab, PAYLOAD)
+        stored = tab.page.evaluate("JSON.stringify(Object.entries(localStorage))")
+        assert "stopped responding" not in stored and "onerror" not in stored
+        assert tab.dialogs == [] and tab.remote_requests() == []
