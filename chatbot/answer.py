@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ LEXICAL_WEIGHT = 0.3
 COVER_THRESHOLD = 0.34
 # Two passages of one section are merged when the result stays readable.
 MAX_MERGED_CHARS = 1600
+ANSWER_CACHE = 512  # answers kept for repeated questions (an engine serves one index build)
 HIGHLIGHT_MARGIN = 0.06
 MAX_HIGHLIGHTS = 2
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
@@ -137,20 +139,33 @@ class Engine:
         self.retriever = Retriever(index)
         self.speller = Speller(w for c in index.chunks for w in words(c.lexical_text))
         self.synonyms = synonym_table(index.synonyms)
+        self._cached = lru_cache(maxsize=ANSWER_CACHE)(self._answer)
+
+    def clear_cache(self) -> None:
+        """Forget cached answers (benchmarks time the real work)."""
+        self._cached.cache_clear()
 
     @property
     def build_id(self) -> str:
         return self.index.manifest.build_id
 
     def search_query(self, question: str, history: Sequence[str] = ()) -> SearchQuery:
-        return build_query(question, [clean_question(h) for h in history], self.speller, self.synonyms)
+        return build_query(
+            clean_question(question), [clean_question(h) for h in history], self.speller, self.synonyms
+        )
 
     def ask(
         self, question: str, history: Sequence[str] = (), top_k: int = DEFAULT_TOP_K, method: str = "hybrid"
     ) -> Answer:
-        """The best passages for a question; `history` holds the earlier questions, oldest first."""
-        question = clean_question(question)
-        top_k = max(1, min(top_k, MAX_TOP_K))
+        """The best passages for a question; `history` holds the earlier questions, oldest first.
+
+        Answers are cached by (question, history, top_k, method): example questions are asked
+        again and again, and an Answer is immutable, so a repeat costs nothing.
+        """
+        earlier = tuple(clean_question(h) for h in history)
+        return self._cached(clean_question(question), earlier, max(1, min(top_k, MAX_TOP_K)), method)
+
+    def _answer(self, question: str, history: tuple[str, ...], top_k: int, method: str) -> Answer:
         if not question or not words(question):
             return Answer(question, "", False, (), reason="the question has no words to search for")
         # Danger first: the alert is decided before, and whatever, retrieval finds.
