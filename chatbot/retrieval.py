@@ -82,10 +82,17 @@ class Retriever:
         """
         offsets = self.index.sentence_offsets
         out = np.full(len(positions), -1.0, dtype=np.float32)
-        for j, i in enumerate(positions):
-            lo, hi = int(offsets[i]), int(offsets[i + 1])
-            if hi > lo:
-                out[j] = float((np.asarray(self.index.sentence_vectors[lo:hi]) @ query_vector).max())
+        if not positions:
+            return out
+        at = np.asarray(positions)
+        lo, hi = offsets[at], offsets[at + 1]
+        has = hi > lo
+        if not has.any():
+            return out
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(lo[has], hi[has], strict=True)])
+        sims = np.asarray(self.index.sentence_vectors[rows]) @ query_vector
+        starts = np.concatenate(([0], np.cumsum((hi - lo)[has])[:-1]))
+        out[has] = np.maximum.reduceat(sims, starts)
         return out
 
     def search(
