@@ -15,8 +15,12 @@ from chatbot.chunking import Chunk
 from chatbot.lexical import BM25Index
 from chatbot.store import StoredIndex
 
-RRF_K = 60  # the usual constant; a lower k lets the top ranks of one retriever dominate
-# Weights of the three rankings in the fusion: chunk vectors, BM25, best sentence vector.
+# Reciprocal rank fusion: score = sum of weight / (RRF_K + rank) over the three rankings (chunk
+# vectors, BM25, best sentence vector). Tuned on SciFact's train queries and the article dev set
+# (nDCG@10 on SciFact train / article dev hit@1): k=60 0.709 / 0.890, k=30 0.711 / 0.890,
+# k=10 0.715 / 0.877; down-weighting the sentence ranking helped SciFact (0.719) but cost the
+# article (0.863), so the weights stay equal.
+RRF_K = 30
 WEIGHTS = (1.0, 1.0, 1.0)
 DEPTH = 100  # how deep each retriever's list is read before fusion
 BM25_TIE = 0.05  # BM25 scores this close (relative) count as a tie
