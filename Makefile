@@ -31,6 +31,11 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# Latency, load over HTTP, cold start and memory, each against a baseline of the same run;
+# writes reports/bench.json and reports/bench.md. E.g. make bench BENCH_ARGS="--durations 5 5 30".
+bench: install
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check chatbot tests scripts
 	$(BIN)/mypy chatbot

@@ -40,9 +40,14 @@ COVER_THRESHOLD = 0.34
 # Two passages of one section are merged when the result stays readable.
 MAX_MERGED_CHARS = 1600
 ANSWER_CACHE = 512  # answers kept for repeated questions (an engine serves one index build)
+# Earlier questions used for a follow-up: only the recent chain matters, and a client sending
+# thousands must not slow an answer down.
+MAX_HISTORY = 20
 HIGHLIGHT_MARGIN = 0.06
 MAX_HIGHLIGHTS = 2
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+# Control and invisible characters, and lone surrogates (valid in JSON escapes and Python strings,
+# but not text: the tokenizer, UTF-8 output and SQLite all refuse them).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ud800-\udfff]")
 _MAX_FUSED = sum(WEIGHTS) / (RRF_K + 1)  # a chunk ranked first by every retriever scores 1.0
 
 
@@ -109,6 +114,7 @@ class Answer:
 
 def clean_question(text: str) -> str:
     """Normalise what a person typed: unicode form, no control characters, bounded length."""
+    text = text.strip()[: MAX_QUESTION_CHARS * 20]  # a pasted book costs no more than a page
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub(" ", text)
     text = " ".join(text.split())
@@ -162,7 +168,7 @@ class Engine:
         Answers are cached by (question, history, top_k, method): example questions are asked
         again and again, and an Answer is immutable, so a repeat costs nothing.
         """
-        earlier = tuple(clean_question(h) for h in history)
+        earlier = tuple(clean_question(h) for h in list(history)[-MAX_HISTORY:])
         return self._cached(clean_question(question), earlier, max(1, min(top_k, MAX_TOP_K)), method)
 
     def _answer(self, question: str, history: tuple[str, ...], top_k: int, method: str) -> Answer:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from chatbot.answer import Passage  # noqa: E402
+from chatbot.answer import MAX_QUESTION_CHARS, Passage, clean_question  # noqa: E402
 from chatbot.article_view import article_url  # noqa: E402
 from chatbot.conversation import Turn, feedback_record, find_turn, gap_record, vote_of  # noqa: E402
 from chatbot.errors import ChatbotError  # noqa: E402
@@ -56,9 +57,13 @@ REASONS = [
     ("Something else", "other"),
 ]
 THANKS = "Thank you: your feedback helps the support team improve the answers."
+NOT_SAVED = "Sorry, your feedback could not be saved just now; the chat still works."
+SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
+SHORTENED = f"*Your message was long: only its first {MAX_QUESTION_CHARS:,} characters were searched.*"
 # Fonts from the system: the default theme's web fonts are remote, which the CSP blocks.
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 Message = dict[str, Any]
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _text(content: Any) -> str:
@@ -70,6 +75,17 @@ def _text(content: Any) -> str:
     if isinstance(content, dict):
         return str(content.get("text") or "")
     return ""
+
+
+def _utf8(value: Any) -> Any:
+    """A message with lone surrogates taken out of its text: UTF-8 cannot carry them back."""
+    if isinstance(value, str):
+        return _SURROGATES.sub("", value)
+    if isinstance(value, list):
+        return [_utf8(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _utf8(v) for k, v in value.items()}
+    return value
 
 
 def earlier_questions(history: list[Message]) -> list[str]:
@@ -93,22 +109,35 @@ def respond(
     turns: list[Turn] | None = None,
     store: FeedbackStore | None = None,
 ) -> tuple[str, list[Message], list[Turn]]:
-    """One turn: the question, the answer with linked citations, and a collapsed Sources block."""
-    history = list(history or [])
+    """One turn: the question, the answer with linked citations, and a collapsed Sources block.
+
+    Whatever arrives (a pasted book, control characters, lone surrogates, a malformed API call),
+    the patient gets a reply and never a traceback: the question is cleaned and cut as the engine
+    searches it, and an unexpected failure is logged and answered with an apology.
+    """
+    history = [_utf8(m) for m in history if isinstance(m, dict)] if isinstance(history, list) else []
     turns = list(turns or [])
-    question = (message or "").strip()
+    typed = message if isinstance(message, str) else ""
+    question = clean_question(typed)
     if not question:
         return "", history, turns
-    earlier = earlier_questions(history)
-    # The question is shown as typed: escaped, so markup in it is text, never rendered.
-    turn: list[Message] = [{"role": "user", "content": escape_markdown(question)}]
+    shortened = len(" ".join(typed[: MAX_QUESTION_CHARS * 2].split())) > MAX_QUESTION_CHARS
+    earlier = [clean_question(q) for q in earlier_questions(history)]
+    # The question is shown as searched: escaped, so markup in it is text, never rendered.
+    shown_question = escape_markdown(question + (" …" if shortened else ""))
+    turn: list[Message] = [{"role": "user", "content": shown_question}]
     try:
         build_id = engine.build_id
         answer = engine.ask(question, earlier)
+        markdown = answer_markdown(answer, passage_link)
     except ChatbotError as exc:
         turn.append({"role": "assistant", "content": f"Sorry, I cannot answer right now: {exc}"})
         return "", history + turn, turns
-    turn.append({"role": "assistant", "content": answer_markdown(answer, passage_link)})
+    except Exception:  # the details go to the operators' log, never to the patient
+        log.exception("answering a question failed")
+        turn.append({"role": "assistant", "content": SORRY})
+        return "", history + turn, turns
+    turn.append({"role": "assistant", "content": f"{SHORTENED}\n\n{markdown}" if shortened else markdown})
     if answer.passages:
         turn.append(
             {
@@ -121,8 +150,36 @@ def respond(
     shown = Turn(question, tuple(earlier), answer, build_id, first, len(history) + len(turn) - 1)
     gap = gap_record(shown)
     if gap is not None and store is not None:
-        store.record_gap(gap)
+        store.record_gap(gap)  # a failure is logged by the store; the answer is shown anyway
     return "", history + turn, [*turns, shown]
+
+
+def record_vote(
+    store: FeedbackStore | None, shown: list[Turn] | None, message_index: Any, liked: Any
+) -> tuple[FeedbackRecord | None, bool, str]:
+    """A like or dislike on an answer: (the record a reason may be added to, whether to ask for
+    one, the status line). A store that cannot be written is logged there and said here."""
+    turn = find_turn(shown or [], message_index)
+    vote = vote_of(liked)
+    if turn is None or vote is None or store is None:  # a withdrawn vote, or not an answer
+        return None, False, ""
+    record = feedback_record(turn, vote)
+    if not store.record_feedback(record):
+        return None, False, NOT_SAVED
+    if vote == "dislike":
+        return record, True, ""
+    return None, False, THANKS
+
+
+def queue_settings(cpus: int | None = None) -> dict[str, int]:
+    """The Gradio queue for this machine. An answer is CPU-bound (embedding the question), so about
+    as many run at once as there are cores: two per core, so that one computes while another's
+    request and reply are handled (measured on 2 cores with 8 and 32 users: 4 at once gave the
+    most answers per second, 2 a few percent fewer, 1 a fifth fewer). The line behind them holds
+    bursts (64 per core, a few seconds of work) and refuses beyond, rather than stalling answers
+    for minutes."""
+    n = max(1, cpus if cpus is not None else os.cpu_count() or 1)
+    return {"default_concurrency_limit": 2 * n, "max_size": 64 * n}
 
 
 class Transcripts:
@@ -200,17 +257,8 @@ def build_app(engine: Any, store: FeedbackStore | None = None) -> gr.Blocks:
             return button, path, None, gr.Group(visible=False), ""
 
         def on_like(evt: gr.LikeData, shown: list[Turn]) -> tuple[Any, ...]:
-            turn = find_turn(shown, evt.index)
-            vote = vote_of(evt.liked)
-            if turn is None or vote is None:  # a withdrawn vote, or a message that is not an answer
-                return None, gr.Group(visible=False), ""
-            record = feedback_record(turn, vote)
-            saved = store.record_feedback(record) if store is not None else False
-            if not saved:
-                return None, gr.Group(visible=False), ""
-            if vote == "dislike":
-                return record, gr.Group(visible=True), ""
-            return None, gr.Group(visible=False), THANKS
+            record, ask_reason, status = record_vote(store, shown, evt.index, evt.liked)
+            return record, gr.Group(visible=ask_reason), status
 
         def on_reason(record: FeedbackRecord | None, why: str | None, more: str) -> tuple[Any, ...]:
             if record is not None and store is not None and (why or more.strip()):
@@ -233,7 +281,7 @@ def build_app(engine: Any, store: FeedbackStore | None = None) -> gr.Blocks:
             after_turn, *after_io, **private
         )
         chatbot.clear(lambda: [], None, [turns], **private).then(after_turn, *after_io, **private)
-    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.queue(**queue_settings())
     demo.transcripts = transcripts  # type: ignore[attr-defined]
     return demo
 

@@ -3,7 +3,7 @@
 Every build stores a catalog: for each document, a hash of its content and, for each of its
 sections, the ids of its chunks (an id is a hash of the chunk's source, section and text). Two
 catalogs give the difference without loading any vectors, which is what `chatbot index
---dry-run` prints, and the chunk ids tell how many chunks must be embedded.
+--dry-run` prints.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def _section_marks(old: Mapping[str, list[str]], new: Mapping[str, list[str]]) -
     return marks + [("-", s) for s in old if s not in new]
 
 
-def plan(old: Catalog | None, new: Catalog, reusable: set[str]) -> Plan:
-    """Compare catalogs; `reusable` holds the ids of chunks whose stored vectors can be reused."""
+def plan(old: Catalog | None, new: Catalog, to_embed: int) -> Plan:
+    """Compare catalogs; `to_embed` chunks of the new one have no stored vectors to reuse."""
     old = old or {}
     changes: list[DocumentChange] = []
     for source, entry in new.items():
@@ -80,9 +80,8 @@ def plan(old: Catalog | None, new: Catalog, reusable: set[str]) -> Plan:
     for source, entry in old.items():
         if source not in new:
             changes.append(DocumentChange(source, "removed", tuple(("-", s) for s in entry["sections"])))
-    ids = [i for entry in new.values() for chunk_ids in entry["sections"].values() for i in chunk_ids]
-    to_embed = sum(1 for i in ids if i not in reusable)
-    return Plan(tuple(changes), len(new), len(ids), to_embed, len(ids) - to_embed)
+    chunks = sum(len(ids) for entry in new.values() for ids in entry["sections"].values())
+    return Plan(tuple(changes), len(new), chunks, to_embed, chunks - to_embed)
 
 
 def format_plan(p: Plan, skipped: Sequence[str] = ()) -> str:

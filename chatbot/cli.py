@@ -7,8 +7,10 @@ Heavy imports (torch, gradio) happen inside the subcommand that needs them, so `
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from chatbot.answer import Engine
 
 log = logging.getLogger("chatbot")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 class UsageError(Exception):
@@ -155,13 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _engine(args: argparse.Namespace, *, live: bool = False) -> Engine:
-    """The engine over the index; `live` follows new builds without a restart (for serve)."""
+    """The engine over the index; `live` follows new builds without a restart (for serve), and
+    starts on a damaged index by rebuilding it (see `chatbot.startup`)."""
     from chatbot.answer import Engine
     from chatbot.embedding import MiniLMEmbedder
     from chatbot.indexer import open_index
+    from chatbot.startup import open_for_serving
 
     embedder = MiniLMEmbedder()
-    index = open_index(args.corpus, args.index, embedder, progress=sys.stderr.isatty())
+    opener = open_for_serving if live else open_index
+    index = opener(args.corpus, args.index, embedder, progress=sys.stderr.isatty())
     engine = Engine(index, embedder)
     if not live:
         return engine
@@ -206,10 +212,14 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def parse_request(line: str) -> tuple[str, list[str]]:
     """One line of the batch protocol: a JSON object with question/history, or a JSON string."""
+    if _UNDECODABLE.search(line):  # bytes that were not UTF-8, kept by errors="surrogateescape"
+        raise InputError("not UTF-8 text; send the line as UTF-8")
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    except (RecursionError, ValueError) as exc:  # nested too deep, an integer too long
+        raise InputError(f"not usable JSON ({str(exc).split('(')[0].strip()})") from None
     if isinstance(data, str):
         return data, []
     if not isinstance(data, dict):
@@ -245,6 +255,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise UsageError('no question given: chatbot ask "your question" (or --json to read stdin)')
     engine = _engine(args)
     if args.json:
+        if isinstance(sys.stdin, io.TextIOWrapper):  # a line that is not UTF-8 gets an error line
+            sys.stdin.reconfigure(errors="surrogateescape")
         return _ask_json(engine, args.top_k, sys.stdin, sys.stdout)
     from chatbot.present import answer_text
 
@@ -253,11 +265,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from chatbot.startup import warm_up
     from chatbot.web import serve, settings_from
 
     settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)
     settings.check()  # refuse an exposed, password-less server before loading the model
-    serve(_engine(args, live=True), settings)
+    engine = _engine(args, live=True)
+    warm_up(engine)  # the first patient does not pay for loading the model
+    serve(engine, settings)
     return 0
 
 
@@ -307,7 +322,7 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
     )
 
     @lru_cache(maxsize=4)
-    def query(text: str) -> tuple[str, object]:
+    def query(text: str) -> tuple[str, Any]:
         search = engine.search_query(text)
         return search.text, embedder.encode([search.text])[0]
 

@@ -254,7 +254,7 @@ def read_file(path: Path, corpus_dir: Path, max_bytes: int) -> tuple[list[Docume
         size = path.stat().st_size
         if size > max_bytes:
             limit = max_bytes / 1e6
-            raise _Unusable(f"{size / 1e6:.1f} MB, over the {limit:g} MB limit (raise it with --max-file-mb)")
+            raise _Unusable(f"{size / 1e6:.3g} MB, over the {limit:g} MB limit (raise it with --max-file-mb)")
         raw = path.read_bytes()
     except OSError as exc:
         return [], [Problem(source, f"cannot be read ({exc.strerror})")]
@@ -279,6 +279,14 @@ def read_file(path: Path, corpus_dir: Path, max_bytes: int) -> tuple[list[Docume
         return [], [Problem(source, str(exc))]
 
 
+def _size(path: Path) -> int:
+    """A file's size for the progress bar; 0 once it is gone (files may vanish mid-build)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def scan_corpus(
     corpus_dir: Path, max_bytes: int = DEFAULT_MAX_FILE_MB * 1_000_000, *, progress: bool = False
 ) -> CorpusScan:
@@ -288,13 +296,13 @@ def scan_corpus(
     files = corpus_files(corpus_dir)
     docs: list[Document] = []
     problems: list[Problem] = []
-    total = sum(p.stat().st_size for p in files if p.is_file())
+    total = sum(_size(p) for p in files)
     with tqdm(total=total, unit="B", unit_scale=True, desc="Reading corpus", disable=not progress) as bar:
         for path in files:
             found, trouble = read_file(path, corpus_dir, max_bytes)
             docs.extend(found)
             problems.extend(trouble)
-            bar.update(path.stat().st_size if path.is_file() else 0)
+            bar.update(_size(path))
             bar.set_postfix(documents=len(docs), skipped=len(problems), refresh=False)
     return CorpusScan(tuple(docs), tuple(problems))
 

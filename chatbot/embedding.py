@@ -98,7 +98,9 @@ class MiniLMEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def encode_all(embedder: Embedder, texts: Sequence[str], progress: bool = False, batch: int = 256) -> np.ndarray:
+def encode_all(
+    embedder: Embedder, texts: Sequence[str], progress: bool = False, batch: int = 256
+) -> np.ndarray:
     """Vectors of many texts, computed shortest first so that each batch pads little.
 
     A progress bar (texts and texts per second) shows when `progress` is set.

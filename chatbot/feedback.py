@@ -305,7 +305,8 @@ class FeedbackStore:
                         conn.execute("ROLLBACK")
                     raise
             return True
-        except (sqlite3.Error, OSError, FeedbackStoreError) as exc:
+        # ValueError: text SQLite cannot store (a lone surrogate from a malformed request).
+        except (sqlite3.Error, OSError, ValueError, FeedbackStoreError) as exc:
             logger.error(
                 "Could not save %s to %s (%s: %s). The chat goes on; make the "
                 "folder writable, free disk space or set CHATBOT_DATA_DIR to a "

@@ -1,14 +1,15 @@
 """Build the index from the corpus, and keep it in step with the corpus and the model.
 
 Chunks are embedded as `Chunk.dense_text` (section path, then passage), and each sentence on its
-own for highlights. Builds are incremental: vectors of chunks that did not change (same id, which
-is a hash of source, section and text) are taken from the previous build, and a corpus that did
-not change at all is not rebuilt. Files that cannot be read are reported and left out, or, with
-`strict`, fail the build before anything is written.
+own for highlights. Builds are incremental: a chunk whose embedded texts did not change (same
+`embed_key`, a hash of exactly what the model reads) takes its vectors from the previous build,
+and a corpus that did not change at all is not rebuilt. Files that cannot be read are reported
+and left out, or, with `strict`, fail the build before anything is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -20,9 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from chatbot.ann import ANN_THRESHOLD, ann_settings, build_dense, kind
-from chatbot.changes import Plan, make_catalog, plan
+from chatbot.changes import Catalog, Plan, make_catalog, plan
 from chatbot.chunking import Chunk, ChunkSettings, chunk_document
-from chatbot.corpus import DEFAULT_MAX_FILE_MB, CorpusScan, corpus_hash, load_synonyms, scan_corpus
+from chatbot.corpus import (
+    DEFAULT_MAX_FILE_MB,
+    CorpusScan,
+    Document,
+    corpus_hash,
+    load_synonyms,
+    scan_corpus,
+)
 from chatbot.embedding import Embedder
 from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError
 from chatbot.store import (
@@ -34,13 +42,32 @@ from chatbot.store import (
     load_build,
     load_vectors,
     read_catalog,
-    read_chunks,
     read_manifest,
     write_build,
 )
 
 log = logging.getLogger("chatbot.index")
 EMBED_BATCH = 256
+
+
+def embedded_texts(chunk: Chunk) -> list[str]:
+    """Exactly what the model embeds for a chunk: its dense text, then each sentence."""
+    return [chunk.dense_text, *chunk.sentence_texts]
+
+
+def embed_key(chunk: Chunk) -> str:
+    """A hash of the texts embedded for a chunk: stored vectors are reused only on a match, so a
+    change in what is embedded (not only in the corpus) is never served with old vectors."""
+    return hashlib.sha256("\x1e".join(embedded_texts(chunk)).encode()).hexdigest()[:24]
+
+
+def embed_recipe() -> str:
+    """A fingerprint of how chunks become texts to embed, recorded in the manifest: when the code
+    changes it, an unchanged corpus is re-indexed (and its passages re-embedded) all the same."""
+    probe = Chunk(
+        "probe", "probe.txt", "Title", ("Section", "Subsection"), "One. Two.", 0, 9, ((0, 4), (5, 9))
+    )
+    return embed_key(probe)[:12]
 
 
 @dataclass(frozen=True)
@@ -51,9 +78,13 @@ class IndexOptions:
     ann_threshold: int = ANN_THRESHOLD  # past this many chunks the dense index is approximate
     strict: bool = False  # a file or line that cannot be used fails the build
 
-    def settings(self) -> dict[str, int]:
+    def settings(self) -> dict[str, int | str]:
         """What the manifest records: a change in any of these means a new build."""
-        return {"max_file_bytes": self.max_file_bytes, **ann_settings(self.ann_threshold)}
+        return {
+            "max_file_bytes": self.max_file_bytes,
+            **ann_settings(self.ann_threshold),
+            "embed_recipe": embed_recipe(),
+        }
 
 
 @dataclass(frozen=True)
@@ -86,30 +117,32 @@ def _report_skipped(skipped: Sequence[str], options: IndexOptions) -> None:
         log.warning("skipped %s", line)
 
 
-def _chunk(docs: Sequence[object], settings: ChunkSettings, progress: bool) -> list[Chunk]:
+def _chunk(docs: Sequence[Document], settings: ChunkSettings, progress: bool) -> list[Chunk]:
     from tqdm import tqdm
 
     chunks: list[Chunk] = []
     with tqdm(total=len(docs), unit="doc", desc="Chunking", disable=not progress) as bar:
         for doc in docs:
-            chunks.extend(chunk_document(doc, settings))  # type: ignore[arg-type]
+            chunks.extend(chunk_document(doc, settings))
             bar.update()
     return chunks
 
 
-def _previous_vectors(index_dir: Path, model_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Chunk and sentence vectors of the current build by chunk id, when made by the same model."""
+def _previous_vectors(index_dir: Path, embedder: Embedder) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Chunk and sentence vectors of the current build by `embed_key`, when made by the same model
+    (a build from before the keys were stored has none: everything is embedded again)."""
     try:
         manifest = read_manifest(index_dir)
-        if manifest is None or manifest.model_id != model_id:
+        if manifest is None or (manifest.model_id, manifest.dim) != (embedder.model_id, embedder.dim):
             return {}
-        chunks, vectors, sentence_vectors = load_vectors(index_dir, manifest)
+        chunks, keys, vectors, sentence_vectors = load_vectors(index_dir, manifest)
     except ChatbotError:
         return {}  # a damaged index is simply rebuilt from scratch
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     row = 0
-    for i, c in enumerate(chunks):
-        out[c.id] = (vectors[i], sentence_vectors[row : row + len(c.sentences)])
+    for i, (c, key) in enumerate(zip(chunks, keys, strict=True)):
+        if key:
+            out[key] = (vectors[i], sentence_vectors[row : row + len(c.sentences)])
         row += len(c.sentences)
     return out
 
@@ -185,8 +218,9 @@ def build_index(
                 "or .jsonl records there."
             )
         phases["read"], mark = time.perf_counter() - mark, time.perf_counter()
-        previous = _previous_vectors(index_dir, embedder.model_id)
-        todo = [i for i, c in enumerate(chunks) if c.id not in previous]
+        previous = _previous_vectors(index_dir, embedder)
+        keys = [embed_key(c) for c in chunks]
+        todo = [i for i, key in enumerate(keys) if key not in previous]
         # One pass over the new chunks and their sentences, so the progress bar counts real work.
         texts = [chunks[i].dense_text for i in todo]
         for i in todo:
@@ -203,7 +237,7 @@ def build_index(
                 sentence_parts.append(fresh[cursor : cursor + len(c.sentences)])
                 cursor += len(c.sentences)
             else:
-                vectors[i], sentences = previous[c.id]
+                vectors[i], sentences = previous[keys[i]]
                 sentence_parts.append(sentences)
         sentence_vectors = (
             np.concatenate(sentence_parts)
@@ -237,6 +271,7 @@ def build_index(
             documents,
             load_synonyms(corpus_dir),
             make_catalog(chunks, docs),
+            keys,
         )
         phases["write"] = time.perf_counter() - mark
     report = BuildReport(
@@ -270,20 +305,22 @@ def plan_build(
 ) -> tuple[Plan, tuple[str, ...]]:
     """What `build_index` would add, change and remove, and what it would skip; embeds nothing."""
     scan = _scan(corpus_dir, options, progress)
-    new = make_catalog(_chunk(scan.documents, settings, progress), scan.documents)
-    old, reusable = None, set()
+    chunks = _chunk(scan.documents, settings, progress)
+    new = make_catalog(chunks, scan.documents)
+    old: Catalog | None = None
+    reusable: set[str] = set()
     try:
         manifest = read_manifest(index_dir)
         if manifest is not None:
-            old = read_catalog(index_dir, manifest)
-            if old is None:
-                old = make_catalog(read_chunks(index_dir, manifest))
-            if manifest.model_id == embedder.model_id and manifest.dim == embedder.dim:
-                reusable = {i for e in old.values() for ids in e["sections"].values() for i in ids}
+            old_chunks, old_keys, _, _ = load_vectors(index_dir, manifest)
+            old = read_catalog(index_dir, manifest) or make_catalog(old_chunks)
+            if (manifest.model_id, manifest.dim) == (embedder.model_id, embedder.dim):
+                reusable = set(old_keys)
     except ChatbotError as exc:
         log.warning("the current index cannot be read (%s): everything would be built anew", exc)
         old = None
-    return plan(old, new, reusable), tuple(str(p) for p in scan.problems)
+    to_embed = sum(1 for c in chunks if embed_key(c) not in reusable)
+    return plan(old, new, to_embed), tuple(str(p) for p in scan.problems)
 
 
 def stale_reason(
@@ -294,6 +331,8 @@ def stale_reason(
         return f"it was built with {manifest.model_id}, not {embedder.model_id}"
     if manifest.chunking != settings.as_dict():
         return "the chunking settings changed"
+    if manifest.settings.get("embed_recipe") != embed_recipe():
+        return "the way passages are embedded changed"
     if manifest.corpus_hash != corpus_hash(corpus_dir):
         return f"the documents in {corpus_dir}/ changed"
     return None

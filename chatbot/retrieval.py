@@ -48,7 +48,7 @@ def _ranks(scores: np.ndarray, depth: int, positive_only: bool, tolerance: float
     """
     order = np.lexsort((np.arange(len(scores)), -scores))[:depth]
     ranks: dict[int, int] = {}
-    leader = rank = 0
+    leader, rank = 0.0, 0
     for position, i in enumerate(order):
         score = float(scores[i])
         if positive_only and score <= 0:

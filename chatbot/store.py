@@ -60,7 +60,7 @@ class Manifest:
     files: dict[str, int] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     # Other settings that decide what is indexed (file size limit, dense index choice).
-    settings: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, int | str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # files and lines left out, with the reason
 
 
@@ -167,6 +167,7 @@ def write_build(
     documents: dict[str, StoredDocument],
     synonyms: dict[str, list[str]],
     catalog: dict[str, Any] | None = None,
+    keys: Sequence[str] | None = None,
 ) -> Manifest:
     """Write a complete build folder, then switch the manifest to it. Call under build_lock."""
     import faiss
@@ -181,7 +182,7 @@ def write_build(
     tmp = Path(tempfile.mkdtemp(dir=builds, prefix=f".{manifest.build_id}."))
     try:
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
-            for c in chunks:
+            for n, c in enumerate(chunks):
                 row = {
                     "id": c.id,
                     "source": c.source,
@@ -191,6 +192,7 @@ def write_build(
                     "start": c.start,
                     "end": c.end,
                     "sentences": [list(span) for span in c.sentences],
+                    "key": keys[n] if keys else "",  # hash of the texts embedded (vector reuse)
                 }
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
@@ -270,19 +272,23 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
     return StoredIndex(manifest, chunks, vectors, sentence_vectors, offsets, faiss_index, documents, synonyms)
 
 
-def load_vectors(index_dir: Path, manifest: Manifest) -> tuple[list[Chunk], np.ndarray, np.ndarray]:
-    """A build's chunks with their vectors and sentence vectors (memory-mapped), for reuse by the
-    next build: what `load_build` reads, without the FAISS index and the documents."""
+def load_vectors(
+    index_dir: Path, manifest: Manifest
+) -> tuple[list[Chunk], list[str], np.ndarray, np.ndarray]:
+    """A build's chunks, their embedding keys ("" in builds from before keys), their vectors and
+    sentence vectors (memory-mapped), for reuse by the next build: what `load_build` reads,
+    without the FAISS index and the documents."""
     folder = check_build(index_dir, manifest)
-    chunks = read_chunks(index_dir, manifest)
     try:
+        rows = list(_read_rows(folder / "chunks.jsonl"))
+        chunks = [_chunk(row) for row in rows]
         vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
     if len(chunks) != vectors.shape[0] or sum(len(c.sentences) for c in chunks) != len(sentence_vectors):
         raise _corrupt(index_dir, "chunk and vector counts disagree")
-    return chunks, vectors, sentence_vectors
+    return chunks, [str(row.get("key") or "") for row in rows], vectors, sentence_vectors
 
 
 def read_catalog(index_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
@@ -299,26 +305,24 @@ def read_catalog(index_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
     return data
 
 
-def read_chunks(index_dir: Path, manifest: Manifest) -> list[Chunk]:
-    """A build's chunks alone."""
-    folder = check_build(index_dir, manifest)
-    try:
-        return list(_read_chunks(folder / "chunks.jsonl"))
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
+def _read_rows(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)
+
+
+def _chunk(row: dict[str, Any]) -> Chunk:
+    return Chunk(
+        row["id"],
+        row["source"],
+        row["title"],
+        tuple(row["section"]),
+        row["text"],
+        row["start"],
+        row["end"],
+        tuple((s, e) for s, e in row["sentences"]),
+    )
 
 
 def _read_chunks(path: Path) -> Iterator[Chunk]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            yield Chunk(
-                row["id"],
-                row["source"],
-                row["title"],
-                tuple(row["section"]),
-                row["text"],
-                row["start"],
-                row["end"],
-                tuple((s, e) for s, e in row["sentences"]),
-            )
+    return (_chunk(row) for row in _read_rows(path))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -27,6 +28,7 @@ from chatbot.errors import ChatbotError
 log = logging.getLogger("chatbot.web")
 
 STAFF_PATH = "/staff"
+MAX_JSON_BODY = 20_000_000  # bytes; a 100,000-character question with a long chat is well under
 CSP = "; ".join(
     [
         "default-src 'self'",
@@ -217,6 +219,70 @@ class PasswordGate:
         await send({"type": "http.response.body", "body": body.encode()})
 
 
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_body_problem(body: bytes) -> str | None:
+    """Why a JSON request body cannot be used, or None. FastAPI already refuses most bad bodies
+    with a 4xx, but answers 500 for NaN and Infinity (its error page cannot encode them)."""
+    try:
+        json.loads(body, parse_constant=_not_a_number)
+    except RecursionError:
+        return "nested too deeply"
+    except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
+        return str(exc).split("(")[0].split(":")[0].strip()
+    return None
+
+
+class JsonBodyGuard:
+    """Turns away JSON request bodies that are too big or unusable, with a 4xx that says why,
+    before they reach Gradio's routes (which would answer some of them with a 500)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_JSON_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
+        if scope.get("method") != "POST" or b"json" not in headers.get(b"content-type", b""):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await _plain(send, 413, f"The request body is over {self.limit // 1_000_000} MB.")
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        problem = json_body_problem(body)
+        if problem is not None:
+            await _plain(send, 400, f"The request body is not usable JSON ({problem}).")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
 def create_app(engine: Any, settings: WebSettings, store: Any = None) -> Any:
     """The FastAPI app: article page, staff app (when enabled), patient chat, security layers."""
     import gradio as gr
@@ -259,6 +325,7 @@ def create_app(engine: Any, settings: WebSettings, store: Any = None) -> Any:
     else:
         log.info("staff pages are off: set CHATBOT_STAFF_PASSWORD to serve them on %s", settings.host)
     gr.mount_gradio_app(app, build_app(engine, store), path="/", **options)
+    app.add_middleware(JsonBodyGuard)  # innermost: bodies are read only once the password passed
     app.add_middleware(PasswordGate, settings=settings)
     app.add_middleware(SecurityHeaders)
     return app

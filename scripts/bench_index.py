@@ -143,10 +143,10 @@ def probe_serve(args: argparse.Namespace) -> None:
         json.dumps({"event": "ready", "load_s": load_seconds, "rss_peak_mb": _peak_rss_mb(), "build": old}),
         flush=True,
     )
-    deadline = time.monotonic() + 3600
+    deadline = time.monotonic() + 600
     while live.build_id == old and time.monotonic() < deadline:
         time.sleep(0.1)
-    swapped_at = time.time()
+    swapped_at = time.time() if live.build_id != old else float("nan")
     answer = live.ask(EDIT_QUESTION)
     top = answer.passages[0] if answer.passages else None
     result = {
@@ -166,6 +166,7 @@ class Bench:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.src = work / "src"
+        shutil.rmtree(self.src, ignore_errors=True)
         shutil.copytree(ROOT / "chatbot", self.src / "chatbot", ignore=shutil.ignore_patterns("__pycache__"))
         self.env = {
             **os.environ,
@@ -217,6 +218,11 @@ def _question_set(source: Path, n: int, seed: int = 6) -> tuple[list[str], list[
     return article[:n] + titles[:n], titles[:1000]
 
 
+def _middle_source(path: Path) -> str:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return f"{path.name}#{json.loads(lines[len(lines) // 2])['_id']}"
+
+
 def _edit_one_document(path: Path) -> str:
     """Append a sentence to the record in the middle of the file; returns its source name."""
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -239,7 +245,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(work)
     corpus, index = work / "corpus", work / "index"
-    corpus.mkdir(exist_ok=True)
+    for old in (corpus, index, work / "article", work / "article-index"):
+        shutil.rmtree(old, ignore_errors=True)  # a full build starts from nothing
+    corpus.mkdir()
     data = corpus / "medquad.jsonl"
     with open(args.source, encoding="utf-8") as src, open(data, "w", encoding="utf-8") as dst:
         for n, line in enumerate(src):
@@ -280,13 +288,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["latency"]["p50_ratio"] = latency["medquad"]["p50_ms"] / latency["article"]["p50_ms"]
 
     print("== 5. serving the MedQuAD index; one document changed; hot reload", flush=True)
-    changed = _edit_one_document(data)
+    # The document to change, and its new source name, are known before the change is made: the
+    # serving process must start on the unchanged corpus (serve rebuilds a stale index itself).
     proc = bench.probe(
         "--probe-serve",
         *("--corpus", str(corpus), "--index", str(index)),
-        *("--questions-file", str(work / "questions.json"), "--expect-source", changed),
+        *("--questions-file", str(work / "questions.json"), "--expect-source", _middle_source(data)),
     )
     ready = _read_json_line(proc)
+    _edit_one_document(data)
     seconds, out = bench.index(corpus, index, "--dry-run")
     report["dry_run"] = {"seconds": seconds, "summary": out.splitlines()[0] if out else ""}
     seconds, out = bench.index(corpus, index)

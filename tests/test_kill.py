@@ -54,7 +54,20 @@ def check_answers(index: Path, allowed: set[str]) -> str:
 def big_corpus(corpus_dir: Path) -> Path:
     """The article and 1,000 records: a build of a second or two, with time to land a kill in."""
     rng = random.Random(6)
-    words = "blood marrow cell plasma protein kidney bone calcium infection fatigue therapy dose".split()
+    words = [
+        "blood",
+        "marrow",
+        "cell",
+        "plasma",
+        "protein",
+        "kidney",
+        "bone",
+        "calcium",
+        "infection",
+        "fatigue",
+        "therapy",
+        "dose",
+    ]
     with open(corpus_dir / "records.jsonl", "w", encoding="utf-8") as fh:
         for i in range(1000):
             text = " ".join(f"{' '.join(rng.choices(words, k=12)).capitalize()}." for _ in range(4))

@@ -24,8 +24,9 @@ from test_store import edit_article, snapshot
 import chatbot.embedding
 from chatbot.ann import recall_at_k
 from chatbot.answer import Engine
+from chatbot.chunking import Chunk
 from chatbot.cli import main
-from chatbot.indexer import IndexOptions, build_index
+from chatbot.indexer import IndexOptions, build_index, open_index
 from chatbot.retrieval import Retriever
 from chatbot.store import BUILDS, build_lock, load_build, read_manifest
 
@@ -221,7 +222,7 @@ def test_size_limit_leaves_a_large_file_out(
 ) -> None:
     assert index(mixed_corpus, index_dir, "--max-file-mb", "0.005") == 0
     err = capsys.readouterr().err
-    assert "skipped refractory-myeloma.txt: 0.0" in err and "over the 0.005 MB limit" in err
+    assert "skipped refractory-myeloma.txt: 0.014 MB, over the 0.005 MB limit" in err
     assert "refractory-myeloma.txt" not in sources(index_dir)
 
 
@@ -297,3 +298,36 @@ def test_past_the_threshold_the_dense_index_is_hnsw(
         assert np.allclose(scores[listed], (vectors @ q)[listed], atol=1e-5)
     answer = Engine(stored, fake_embedder).ask("What is a bone marrow biopsy?")
     assert answer.passages and "Biopsy" in answer.passages[0].section
+
+
+def test_a_change_in_what_is_embedded_re_embeds_an_unchanged_corpus(
+    mixed_corpus: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = build_index(mixed_corpus, index_dir, FakeEmbedder(), progress=False)
+    # the code now embeds chunks differently: stored vectors by chunk id alone would be stale
+    monkeypatch.setattr(Chunk, "dense_text", property(lambda c: f"{c.title}: {c.text}"))
+    caplog.set_level(logging.INFO, logger="chatbot.index")
+    embedder = FakeEmbedder()
+    stored = open_index(mixed_corpus, index_dir, embedder, progress=False)
+    assert stored.manifest.build_id != first.manifest.build_id
+    assert {c.dense_text for c in stored.chunks} <= set(embedder.encoded)  # every passage again
+    assert any("the way passages are embedded changed" in r.getMessage() for r in caplog.records)
+    fresh = FakeEmbedder()
+    report = build_index(mixed_corpus, index_dir, fresh, progress=False, force=True)
+    assert report.embedded == 0  # the new keys were stored by the rebuild above
+    assert stored.manifest.chunks == first.manifest.chunks
+
+
+def test_dry_run_against_a_build_from_before_catalogs(
+    mixed_corpus: Path, index_dir: Path, counting_model: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert index(mixed_corpus, index_dir) == 0
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    del manifest["files"]["catalog.json"]  # as a build written before catalogs existed
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    edit_article(mixed_corpus)
+    capsys.readouterr()
+    assert index(mixed_corpus, index_dir, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "0 documents added, 1 changed, 0 removed" in out and "1 to embed" in out
+    assert "  changed  refractory-myeloma.txt" in out
