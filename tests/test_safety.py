@@ -414,3 +414,12 @@ def test_labelled_advice_question(row: dict[str, object]) -> None:
 def test_advice_set_is_big_enough() -> None:
     labels = [row["advice"] for row in _read("advice_dev.jsonl")]
     assert labels.count(True) >= 30 and labels.count(False) >= 30
+
+
+@pytest.mark.parametrize("name", ["article_dev.jsonl", "article_heldout.jsonl"])
+def test_no_alert_on_any_article_evaluation_question(name: str) -> None:
+    """The ordinary questions of the retrieval evaluation sets (symptoms and side effects included)."""
+    path = Path(__file__).parent / "data" / name
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    fired = [r["question"] for r in rows if check_message(r["question"]) is not None]
+    assert len(rows) > 50 and fired == []
