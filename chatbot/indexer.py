@@ -31,7 +31,7 @@ from chatbot.corpus import (
     load_synonyms,
     scan_corpus,
 )
-from chatbot.embedding import Embedder
+from chatbot.embedding import Embedder, encode_all
 from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError
 from chatbot.store import (
     Manifest,
@@ -147,20 +147,6 @@ def _previous_vectors(index_dir: Path, embedder: Embedder) -> dict[str, tuple[np
     return out
 
 
-def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
-    """Vectors of the texts, computed shortest first so that each batch pads little."""
-    from tqdm import tqdm
-
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    with tqdm(total=len(texts), unit="text", desc="Embedding", disable=not progress or not texts) as bar:
-        for lo in range(0, len(texts), EMBED_BATCH):
-            rows = order[lo : lo + EMBED_BATCH]
-            out[rows] = embedder.encode([texts[i] for i in rows])
-            bar.update(len(rows))
-    return out
-
-
 def _up_to_date(
     index_dir: Path, digest: str, embedder: Embedder, settings: ChunkSettings, options: IndexOptions
 ) -> Manifest | None:
@@ -225,7 +211,7 @@ def build_index(
         texts = [chunks[i].dense_text for i in todo]
         for i in todo:
             texts.extend(chunks[i].sentence_texts)
-        fresh = _embed(embedder, texts, progress)
+        fresh = encode_all(embedder, texts, progress, batch=EMBED_BATCH)
         phases["embed"], mark = time.perf_counter() - mark, time.perf_counter()
         vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
         sentence_parts: list[np.ndarray] = []
