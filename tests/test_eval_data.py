@@ -25,7 +25,10 @@ HELDOUT = DATA / "article_heldout.jsonl"
 # Written apart from the other two, from the article alone; "switch" cases ask a self-contained
 # question after an unrelated one (the conversation changed topic).
 TUNE = DATA / "article_tune.jsonl"
-EVAL_FILES = [DEV, HELDOUT, TUNE]
+# A second held-out set, written blind from the article alone; questions that the tuning sets
+# already held were taken out of it.
+HELDOUT2 = DATA / "article_heldout2.jsonl"
+EVAL_FILES = [DEV, HELDOUT, TUNE, HELDOUT2]
 ARTICLE_CANDIDATES = [
     ROOT / "corpus" / "refractory-myeloma.txt",
     ROOT.parent / "shared" / "corpus-source" / "refractory-myeloma.txt",
@@ -186,15 +189,18 @@ def test_every_subsection_is_covered_by_dev(article: str) -> None:
     assert not missing, f"dev set: no question for subsections {sorted(missing)}"
 
 
-def test_tuning_sets_share_no_question_with_the_held_out_set() -> None:
+@pytest.mark.parametrize("heldout_path", [HELDOUT, HELDOUT2], ids=lambda p: p.name)
+def test_tuning_sets_share_no_question_with_a_held_out_set(heldout_path: Path) -> None:
     tuning = {normalise(row["question"]) for row in load(DEV) + load(TUNE)}
-    heldout = {normalise(row["question"]) for row in load(HELDOUT)}
+    heldout = {normalise(row["question"]) for row in load(heldout_path)}
     shared = tuning & heldout
     assert not shared, f"questions both tuned on and held out: {sorted(shared)}"
 
 
 @pytest.mark.parametrize(
-    ("path", "minimum"), [(DEV, 70), (HELDOUT, 60), (TUNE, 150)], ids=["dev", "heldout", "tune"]
+    ("path", "minimum"),
+    [(DEV, 70), (HELDOUT, 60), (TUNE, 150), (HELDOUT2, 90)],
+    ids=["dev", "heldout", "tune", "heldout2"],
 )
 def test_size_and_mix(path: Path, minimum: int) -> None:
     rows = load(path)

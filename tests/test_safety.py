@@ -416,7 +416,9 @@ def test_advice_set_is_big_enough() -> None:
     assert labels.count(True) >= 30 and labels.count(False) >= 30
 
 
-@pytest.mark.parametrize("name", ["article_dev.jsonl", "article_heldout.jsonl", "article_tune.jsonl"])
+@pytest.mark.parametrize(
+    "name", ["article_dev.jsonl", "article_heldout.jsonl", "article_tune.jsonl", "article_heldout2.jsonl"]
+)
 def test_no_alert_on_any_article_evaluation_question(name: str) -> None:
     """The ordinary questions of the retrieval evaluation sets (symptoms and side effects included)."""
     path = Path(__file__).parent / "data" / name
