@@ -161,11 +161,12 @@ def _engine(args: argparse.Namespace, *, live: bool = False) -> Engine:
     """The engine over the index; `live` follows new builds without a restart (for serve), and
     starts on a damaged index by rebuilding it (see `chatbot.startup`)."""
     from chatbot.answer import Engine
-    from chatbot.embedding import MiniLMEmbedder
+    from chatbot.embedding import BatchingEmbedder, Embedder, MiniLMEmbedder
     from chatbot.indexer import open_index
     from chatbot.startup import open_for_serving
 
-    embedder = MiniLMEmbedder()
+    # Serving, questions that arrive together share one model call.
+    embedder: Embedder = BatchingEmbedder(MiniLMEmbedder()) if live else MiniLMEmbedder()
     opener = open_for_serving if live else open_index
     index = opener(args.corpus, args.index, embedder, progress=sys.stderr.isatty())
     engine = Engine(index, embedder)
