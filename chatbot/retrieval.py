@@ -145,9 +145,11 @@ class Retriever:
                     fused[i] = fused.get(i, 0.0) + w / (f.rrf_k + r)
             return fused
         # A chunk that only BM25 listed (past the approximate index's depth) still gets its exact
-        # cosine: the vectors are at hand, and a missing score would read as "unrelated".
-        at = np.asarray(candidates)
-        cosine = np.asarray(self.index.vectors[at], dtype=np.float32) @ query_vector
+        # cosine: a missing score would read as "unrelated". The dense index holds every vector in
+        # memory already; reading them from the memory-mapped `vectors.npy` would page in a second
+        # copy (60 MB at MedQuAD's size).
+        at = np.asarray(candidates, dtype=np.int64)
+        cosine = np.asarray(self.index.faiss_index.reconstruct_batch(at), dtype=np.float32) @ query_vector
         top = float(lexical.max()) if len(lexical) else 0.0
         bm25 = lexical[at] / top if top > 0 else np.zeros(len(at), dtype=np.float32)
         total = f.dense * cosine + f.sentence * sentence + f.bm25 * bm25
