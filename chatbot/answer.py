@@ -250,8 +250,7 @@ class Engine:
         closest = tuple(dict.fromkeys(h.chunk.citation for h in hits))[:3]
         evidence = (
             f"sentence similarity {found.best_sentence:.2f} + {LEXICAL_WEIGHT} × word coverage "
-            f"{found.best_cover:.2f} "
-            f"= {confidence:.2f}"
+            f"{found.best_cover:.2f} = {confidence:.2f}"
         )
         covered = confidence >= self.cover_threshold
         if covered:

@@ -142,11 +142,13 @@ def _vocabulary() -> tuple[str, ...]:
     return tuple(w for w in lines if w.isalpha() and not w.startswith("##"))
 
 
+@lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
     """Real English words (the model's vocabulary): never to be 'corrected'."""
     return frozenset(_vocabulary())
 
 
+@lru_cache(maxsize=1)
 def common_words() -> tuple[str, ...]:
     """Everyday English words, most frequent first: what a misspelt word outside the corpus
     ("togeter", "frist", "shoud") is corrected to. Not the rare ones, so that a medical term the
@@ -225,9 +227,9 @@ def synonym_table(raw: Mapping[str, Sequence[str]]) -> dict[tuple[str, ...], tup
     "transplant" and "transplants"."""
     table: dict[tuple[str, ...], tuple[str, ...]] = {}
     for key, targets in raw.items():
-        if _stems(key):
-            merged = table.get(tuple(_stems(key)), ()) + tuple(targets)
-            table[tuple(_stems(key))] = tuple(dict.fromkeys(merged))
+        stems = tuple(_stems(key))
+        if stems:
+            table[stems] = tuple(dict.fromkeys(table.get(stems, ()) + tuple(targets)))
     return table
 
 
@@ -259,7 +261,7 @@ def build_query(
 def _lay_to_clinical(text: str, synonyms: Mapping[tuple[str, ...], tuple[str, ...]]) -> tuple[str, list[str]]:
     """`text` with every lay phrase of the synonym table swapped for its targets, and the targets."""
     ws = words(text)
-    stems = [stem(w) for w in ws]
+    stems = _stems(text)
     replaced = [False] * len(ws)
     targets: list[str] = []
     for key, mapped in synonyms.items():
