@@ -1,8 +1,9 @@
 """Find the chunks that answer a query: dense (FAISS) and BM25, fused.
 
-Both retrievers rank the same chunks; reciprocal rank fusion combines the two rankings, because
-their raw scores live on different scales. Ties break on chunk order, so results are deterministic.
-Every hit keeps both ranks and scores, so staff can see why a passage was chosen.
+Both retrievers rank the same chunks. Their candidates are scored by a weighted sum of the chunk's
+cosine, its best sentence's cosine and its BM25 score divided by the query's best (see `Fusion`);
+ties break on chunk order, so results are deterministic. Every hit keeps both ranks and scores, so
+staff can see why a passage was chosen.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class Hit:
 
     chunk: Chunk
     position: int  # index of the chunk in the stored index
-    score: float  # the fused score (RRF), higher is better
-    dense_score: float  # cosine similarity to the query
+    score: float  # the fused score, higher is better
+    dense_score: float  # cosine similarity to the query (-1 for a chunk no retriever listed)
     dense_rank: int | None
     bm25_score: float
     bm25_rank: int | None
@@ -130,7 +131,8 @@ class Retriever:
         bm25_ranks: dict[int, int],
         depth: int,
     ) -> dict[int, float]:
-        """Hybrid scores of the chunks either retriever listed."""
+        """Hybrid scores of the chunks either retriever listed. `dense` gains the exact cosine of
+        each candidate (one only BM25 listed had none)."""
         f = self.fusion
         candidates = sorted(set(dense_ranks) | set(bm25_ranks))
         sentence = self.sentence_scores(query_vector, candidates)
@@ -150,6 +152,7 @@ class Retriever:
         # copy (60 MB at MedQuAD's size).
         at = np.asarray(candidates, dtype=np.int64)
         cosine = np.asarray(self.index.faiss_index.reconstruct_batch(at), dtype=np.float32) @ query_vector
+        dense[at] = cosine  # what staff see as the chunk's cosine is the one that was fused
         top = float(lexical.max()) if len(lexical) else 0.0
         bm25 = lexical[at] / top if top > 0 else np.zeros(len(at), dtype=np.float32)
         total = f.dense * cosine + f.sentence * sentence + f.bm25 * bm25
