@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from chatbot.answer import Answer, Passage
 
@@ -98,31 +99,67 @@ def _citation(p: Passage, link: Linker | None) -> str:
     return f"[{text}]({link(p)})" if link else text
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How one medium (chat, terminal, saved conversation) writes each part of an answer.
+
+    `answer_blocks` decides which parts an answer has and in what order, once for every medium:
+    a patient reads the same answer in the chat, in a terminal and in the saved conversation.
+    """
+
+    alert: Callable[[dict[str, str]], str]
+    searched: Callable[[str], str]
+    closest: Callable[[tuple[str, ...]], str]
+    advice: str
+    passage: Callable[[int, Passage], str]
+    provenance: Callable[[tuple[str, ...]], str]
+    intro: Callable[[Answer], str] | None = None  # a line before the passages
+    disclaimer: str | None = None  # closes every answer
+
+
+def answer_blocks(answer: Answer, layout: Layout) -> list[str]:
+    """The parts of an answer, in the order every medium shows them."""
+    parts = []
+    if answer.alert:
+        parts.append(layout.alert(answer.alert))
+    if answer.query and answer.query != answer.question:
+        parts.append(layout.searched(answer.query))
+    if not answer.answered:
+        parts.append(NOT_COVERED)
+        if answer.closest_sections:
+            parts.append(layout.closest(answer.closest_sections))
+    else:
+        if answer.advice:
+            parts.append(layout.advice)
+        if layout.intro:
+            parts.append(layout.intro(answer))
+        parts.extend(layout.passage(n, p) for n, p in enumerate(answer.passages, start=1))
+    if answer.provenance:
+        parts.append(layout.provenance(answer.provenance))
+    if layout.disclaimer:
+        parts.append(layout.disclaimer)
+    return parts
+
+
 def answer_markdown(answer: Answer, link: Linker | None = None) -> str:
     """The answer bubble: alert card, passages with citations, provenance and the disclaimer.
 
     With `link`, each citation links to its section of the article (the chat passes one; the
     URL must be safe inside Markdown link parentheses, as `article_view.article_url` is)."""
-    parts = []
-    if answer.alert:
-        parts.append(alert_markdown(answer.alert))
-    if answer.query and answer.query != answer.question:
-        parts.append(f"_Searched for: {escape_markdown(answer.query)}_")
-    if not answer.answered:
-        parts.append(NOT_COVERED)
-        if answer.closest_sections:
-            listed = "\n".join(f"- {escape_markdown(s)}" for s in answer.closest_sections)
-            parts.append(f"The closest sections, if you want to browse:\n\n{listed}")
-    else:
-        if answer.advice:
-            parts.append(f"**{ADVICE}**")
-        parts.append("Relevant passages from the article:" if answer.alert else "From the article:")
-        for n, p in enumerate(answer.passages, start=1):
-            parts.append(f"**{n}. {_citation(p, link)}**\n\n{_quote(p)}")
-    if answer.provenance:
-        parts.append("Source: " + " · ".join(escape_markdown(line) for line in answer.provenance))
-    parts.append(f"_{DISCLAIMER}_")
-    return "\n\n".join(parts)
+    layout = Layout(
+        alert=alert_markdown,
+        searched=lambda q: f"_Searched for: {escape_markdown(q)}_",
+        closest=lambda sections: (
+            "The closest sections, if you want to browse:\n\n"
+            + "\n".join(f"- {escape_markdown(s)}" for s in sections)
+        ),
+        advice=f"**{ADVICE}**",
+        intro=lambda a: "Relevant passages from the article:" if a.alert else "From the article:",
+        passage=lambda n, p: f"**{n}. {_citation(p, link)}**\n\n{_quote(p)}",
+        provenance=lambda lines: "Source: " + " · ".join(escape_markdown(line) for line in lines),
+        disclaimer=f"_{DISCLAIMER}_",
+    )
+    return "\n\n".join(answer_blocks(answer, layout))
 
 
 def sources_markdown(answer: Answer, link: Linker | None = None) -> str:
@@ -138,29 +175,24 @@ def sources_markdown(answer: Answer, link: Linker | None = None) -> str:
     return "\n\n".join(lines)
 
 
+def _passage_text(n: int, p: Passage, width: int) -> str:
+    body = "\n".join(
+        textwrap.fill(" ".join(par.split()), width, initial_indent="   ", subsequent_indent="   ")
+        for par in _PARAGRAPH.split(p.text)
+        if par.strip()
+    )
+    return f"{n}. [{p.section}] (score {p.score:.2f})\n{body}"
+
+
 def answer_text(answer: Answer, width: int = 100) -> str:
     """The answer for a terminal."""
-    blocks = []
-    if answer.alert:
-        title = ALERT_TITLES.get(answer.alert["kind"], "Get help now")
-        blocks.append(f"!! {title.upper()}: {answer.alert['message']}")
-    if answer.query and answer.query != answer.question:
-        blocks.append(f"Searched for: {answer.query}")
-    if not answer.answered:
-        blocks.append(NOT_COVERED)
-        if answer.closest_sections:
-            blocks.append("Closest sections:\n" + "\n".join(f"  - {s}" for s in answer.closest_sections))
-    else:
-        if answer.advice:
-            blocks.append(ADVICE)
-        for n, p in enumerate(answer.passages, start=1):
-            body = "\n".join(
-                textwrap.fill(" ".join(par.split()), width, initial_indent="   ", subsequent_indent="   ")
-                for par in _PARAGRAPH.split(p.text)
-                if par.strip()
-            )
-            blocks.append(f"{n}. [{p.section}] (score {p.score:.2f})\n{body}")
-    if answer.provenance:
-        blocks.append("Source: " + " · ".join(answer.provenance))
-    blocks.append(DISCLAIMER)
-    return "\n\n".join(blocks)
+    layout = Layout(
+        alert=lambda a: f"!! {ALERT_TITLES.get(a['kind'], 'Get help now').upper()}: {a['message']}",
+        searched=lambda q: f"Searched for: {q}",
+        closest=lambda sections: "Closest sections:\n" + "\n".join(f"  - {s}" for s in sections),
+        advice=ADVICE,
+        passage=lambda n, p: _passage_text(n, p, width),
+        provenance=lambda lines: "Source: " + " · ".join(lines),
+        disclaimer=DISCLAIMER,
+    )
+    return "\n\n".join(answer_blocks(answer, layout))

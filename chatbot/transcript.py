@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from chatbot.answer import Passage
 from chatbot.conversation import Turn
-from chatbot.present import ADVICE, ALERT_TITLES, DISCLAIMER, NOT_COVERED
+from chatbot.present import ADVICE, ALERT_TITLES, DISCLAIMER, Layout, answer_blocks
 
 FILENAME = "conversation.md"
 _SPECIAL = re.compile(r"([\\`*_\[\]#|])")
@@ -30,32 +31,28 @@ def _quote(text: str) -> str:
     return "\n>\n".join(f"> {p}" for p in paragraphs)
 
 
+def _passage(n: int, p: Passage) -> str:
+    return (
+        f"### Passage {n}: {escape_text(p.section)}\n\n{_quote(p.text)}\n\n"
+        f"Citation: {escape_text(p.section)} ({escape_text(p.source)}, characters "
+        f"{p.start}–{p.end}, passage {escape_text(p.id)})"
+    )
+
+
+# The chat's layout, written for a Markdown file: every passage quoted in full with its citation.
+_LAYOUT = Layout(
+    alert=lambda a: f"**{ALERT_TITLES.get(a['kind'], 'Get help now')}:** {escape_text(a['message'])}",
+    searched=lambda q: f"Searched for: {escape_text(q)}",
+    closest=lambda sections: "Closest sections:\n\n" + "\n".join(f"- {escape_text(s)}" for s in sections),
+    advice=f"**{ADVICE}**",
+    passage=_passage,
+    provenance=lambda lines: "Source: " + " · ".join(escape_text(line) for line in lines),
+)
+
+
 def turn_markdown(n: int, turn: Turn) -> str:
-    answer = turn.answer
-    parts = [f"## {n}. {escape_text(turn.question)}", f"_Asked {turn.time}_"]
-    if answer.alert:
-        title = ALERT_TITLES.get(answer.alert["kind"], "Get help now")
-        parts.append(f"**{title}:** {escape_text(answer.alert['message'])}")
-    if answer.query and answer.query != answer.question:
-        parts.append(f"Searched for: {escape_text(answer.query)}")
-    if not answer.answered:
-        parts.append(NOT_COVERED)
-        if answer.closest_sections:
-            parts.append(
-                "Closest sections:\n\n" + "\n".join(f"- {escape_text(s)}" for s in answer.closest_sections)
-            )
-    else:
-        if answer.advice:
-            parts.append(f"**{ADVICE}**")
-        for i, p in enumerate(answer.passages, start=1):
-            parts.append(
-                f"### Passage {i}: {escape_text(p.section)}\n\n{_quote(p.text)}\n\n"
-                f"Citation: {escape_text(p.section)} ({escape_text(p.source)}, characters "
-                f"{p.start}–{p.end}, passage {escape_text(p.id)})"
-            )
-    if answer.provenance:
-        parts.append("Source: " + " · ".join(escape_text(line) for line in answer.provenance))
-    return "\n\n".join(parts)
+    head = [f"## {n}. {escape_text(turn.question)}", f"_Asked {turn.time}_"]
+    return "\n\n".join(head + answer_blocks(turn.answer, _LAYOUT))
 
 
 def transcript_markdown(turns: Sequence[Turn], now: str) -> str:
