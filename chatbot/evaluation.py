@@ -157,7 +157,7 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
 def _tradeoff(answerable: list[float], offtopic: list[float]) -> tuple[tuple[float, float, float], ...]:
     """What each 'not covered' threshold would do on this set (the engine's confidence scores)."""
     rows = []
-    for step in range(30, 82, 2):
+    for step in range(50, 122, 2):  # around the threshold: 0.50 to 1.20
         t = step / 100
         answered = sum(c >= t for c in answerable) / len(answerable) if answerable else 0.0
         declined = sum(c < t for c in offtopic) / len(offtopic) if offtopic else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -199,9 +199,14 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
+def term_words(text: str) -> list[tuple[str, str]]:
+    """The content words of a text, each with its BM25 term (its stem)."""
+    return [(w, stem(w)) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
 def terms(text: str) -> list[str]:
     """BM25 terms: content words, stemmed."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [t for _, t in term_words(text)]
 
 
 class BM25Index:
@@ -221,13 +226,12 @@ class BM25Index:
         """Inverse document frequency; a term the corpus never uses weighs the most."""
         return math.log(1 + (self.size + 1) / (self._df.get(term, 0) + 0.5))
 
-    def coverage(self, query_terms: Sequence[str], position: int) -> float:
-        """Share of the query's weight (idf) whose terms occur in text number `position`."""
-        unique = set(query_terms)
-        total = sum(self.idf(t) for t in unique)
-        if total == 0:
+    def coverage(self, weights: Mapping[str, float], position: int) -> float:
+        """Share of the query terms' weight (term -> weight) that occurs in text number `position`."""
+        total = sum(weights.values())
+        if total <= 0:
             return 0.0
-        return sum(self.idf(t) for t in unique if t in self._doc_terms[position]) / total
+        return sum(w for t, w in weights.items() if t in self._doc_terms[position]) / total
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         """BM25 score of every text for the query (zeros where nothing matches)."""

@@ -9,6 +9,7 @@ Three general steps, none keyed to particular questions:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +42,9 @@ _ANAPHORA = frozenset(
 )
 # How many of the model's most frequent words count as everyday English for spelling correction.
 COMMON_WORDS = 12000
+# Word ranks between which a word goes from saying nothing about a topic to saying all (`specificity`).
+SPECIFIC_FROM = 1000
+SPECIFIC_AT = 10000
 _DEMONSTRATIVES = frozenset(["this", "that", "these", "those"])
 # After a demonstrative these name the patient's own illness ("can this cancer hurt my kidneys?").
 _GENERIC_NOUNS = frozenset(["cancer", "disease", "condition", "illness", "myeloma", "sickness"])
@@ -154,6 +158,29 @@ def common_words() -> tuple[str, ...]:
     ("togeter", "frist", "shoud") is corrected to. Not the rare ones, so that a medical term the
     model does not know ("oncologist") is not turned into a rare word ("ontologist")."""
     return tuple(w for w in _vocabulary()[:COMMON_WORDS] if len(w) >= 4)
+
+
+@lru_cache(maxsize=1)
+def _frequency_ranks() -> dict[str, int]:
+    ranks: dict[str, int] = {}
+    for rank, word in enumerate(_vocabulary(), start=1):
+        ranks.setdefault(word, rank)
+    return ranks
+
+
+def specificity(word: str) -> float:
+    """How much a word can say about what a question asks, from 0 to 1, by its rank in the model's
+    word list (most frequent first): 0 for the commonest words ("really", "anything", "time"), 1
+    for words past the 10,000th and for words the model does not know ("dialysis", "mgus").
+
+    Word coverage weighs a question's words by it. Weighed by the corpus alone, every word the
+    article lacks counts the most, so everyday wording ("is there anything new out there?") looked
+    as foreign as a question about something the article never discusses ("is myeloma contagious?").
+    """
+    rank = _frequency_ranks().get(word)
+    if rank is None:
+        return 1.0
+    return min(1.0, max(0.0, math.log10(rank / SPECIFIC_FROM) / math.log10(SPECIFIC_AT / SPECIFIC_FROM)))
 
 
 def _max_edits(word: str) -> int:

@@ -2,7 +2,7 @@
 
 For each candidate `Fusion` (convex combinations with several weights, and reciprocal rank
 fusion), prints nDCG@10 on SciFact's *train* queries and hit@1 / hit@3 / MRR on the article's dev
-and tune sets. Held-out data (SciFact test, article_heldout.jsonl) is never read here: it is
+tune and tune2 sets. Held-out data (SciFact test, article_heldout.jsonl) is never read here: it is
 measured once, afterwards, with `chatbot eval-beir` and `chatbot eval`.
 
     python scripts/tune_fusion.py [--scifact ../shared/eval/scifact] [--json]
@@ -35,7 +35,7 @@ CANDIDATES = (
     Fusion("rrf", 1.0, 1.0, 1.0, rrf_k=60),
     *(Fusion("convex", 1.0, s, b) for s in (0.0, 0.5, 0.75, 1.0) for b in (0.1, 0.2, 0.25, 0.3, 0.5)),
 )
-ARTICLE_SETS = ("article_dev.jsonl", "article_tune.jsonl")
+ARTICLE_SETS = ("article_dev.jsonl", "article_tune.jsonl", "article_tune2.jsonl")
 
 
 def _label(f: Fusion) -> str:

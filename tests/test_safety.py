@@ -416,12 +416,32 @@ def test_advice_set_is_big_enough() -> None:
     assert labels.count(True) >= 30 and labels.count(False) >= 30
 
 
+# Written as retrieval questions, but they describe a danger sign now: vomiting since treatment
+# started is a reason to call the care team's 24-hour line (UKONS triage), and the answer still shows
+# the article's passages on side effects under the alert.
+RIGHTLY_ALERTED = {
+    "article_tune2.jsonl": {
+        "she's feeling wiped out and throwing up since starting treatment, what side effects are normal?": (
+            "repeated-vomiting"
+        )
+    }
+}
+
+
 @pytest.mark.parametrize(
-    "name", ["article_dev.jsonl", "article_heldout.jsonl", "article_tune.jsonl", "article_heldout2.jsonl"]
+    "name",
+    [
+        "article_dev.jsonl",
+        "article_heldout.jsonl",
+        "article_tune.jsonl",
+        "article_heldout2.jsonl",
+        "article_tune2.jsonl",
+    ],
 )
 def test_no_alert_on_any_article_evaluation_question(name: str) -> None:
-    """The ordinary questions of the retrieval evaluation sets (symptoms and side effects included)."""
+    """The ordinary questions of the retrieval evaluation sets (symptoms and side effects included)
+    raise no alert, except those that report a danger sign going on now."""
     path = Path(__file__).parent / "data" / name
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    fired = [r["question"] for r in rows if check_message(r["question"]) is not None]
-    assert len(rows) > 50 and fired == []
+    fired = {r["question"]: alert.rule for r in rows if (alert := check_message(r["question"])) is not None}
+    assert len(rows) > 50 and fired == RIGHTLY_ALERTED.get(name, {})
