@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.query import Speller, build_query, is_followup, resolve_followup, synonym_table
+from chatbot.query import Speller, build_query, is_followup, resolve_followup, specificity, synonym_table
 
 CORPUS_WORDS = (
     "refractory myeloma " * 20 + "refactory chemotherapy stem cell transplantation biopsy diagnosis "
@@ -155,3 +155,9 @@ def test_clinical_text_swaps_lay_phrases_for_their_targets() -> None:
     query = build_query("feeling wiped out after chemo", [], None, table)
     assert query.clinical.split() == ["feeling", "after", "fatigue", "chemotherapy"]
     assert query.corrected == "feeling wiped out after chemo"
+
+
+def test_specificity_grows_from_everyday_to_specialist_words() -> None:
+    everyday, middling, specialist = specificity("really"), specificity("insurance"), specificity("dialysis")
+    assert everyday < 0.1 < middling < specialist == 1.0
+    assert specificity("the") == 0.0 and specificity("zzqxv") == 1.0  # unknown to the model: specific

@@ -215,3 +215,15 @@ def test_questions_without_words_are_declined_cleanly(fake_engine: Engine, quest
 def test_long_question_is_truncated(fake_engine: Engine) -> None:
     answer = fake_engine.ask("biopsy " * 50_000)
     assert len(answer.question) <= 1000 and answer.answered
+
+
+def test_everyday_words_the_corpus_lacks_weigh_less_than_specific_ones(tmp_path: Path) -> None:
+    """Word coverage: "anything" missing from a passage says little, "dialysis" missing says a lot."""
+    engine = _engine(tmp_path, {"guide.txt": GUIDE})
+    bm25 = engine.retriever.bm25
+    biopsy = next(i for i, c in enumerate(engine.index.chunks) if c.section == ("Bone Marrow Biopsy",))
+    everyday = bm25.coverage(engine._word_weights("is there anything about the biopsy"), biopsy)
+    specific = bm25.coverage(engine._word_weights("is there dialysis after the biopsy"), biopsy)
+    assert everyday > 0.8 and specific < 0.6
+    # who the question is about never counts against a passage
+    assert bm25.coverage(engine._word_weights("my brother's biopsy"), biopsy) == 1.0
