@@ -42,6 +42,25 @@ _ANAPHORA = frozenset(
 )
 # How many of the model's most frequent words count as everyday English for spelling correction.
 COMMON_WORDS = 12000
+# Text-message spellings ("wat are the symtoms", "how r u"): too short for the edit-distance search,
+# or real words elsewhere ("wat" is a Thai temple), and mostly function words it never proposes.
+SHORTHAND = {
+    "wat": "what",
+    "wht": "what",
+    "wut": "what",
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "pls": "please",
+    "plz": "please",
+    "abt": "about",
+    "bc": "because",
+    "cuz": "because",
+    "coz": "because",
+    "b4": "before",
+    "dr": "doctor",
+    "drs": "doctors",
+}
 # Word ranks between which a word goes from saying nothing about a topic to saying all (`specificity`).
 SPECIFIC_FROM = 1000
 SPECIFIC_AT = 10000
@@ -214,6 +233,8 @@ class Speller:
         from rapidfuzz import process
         from rapidfuzz.distance import DamerauLevenshtein
 
+        if word in SHORTHAND:
+            return SHORTHAND[word]
         if len(word) < 4 or not word.isalpha():
             return None
         if word in self.known or word in STOPWORDS:

@@ -161,3 +161,9 @@ def test_specificity_grows_from_everyday_to_specialist_words() -> None:
     everyday, middling, specialist = specificity("really"), specificity("insurance"), specificity("dialysis")
     assert everyday < 0.1 < middling < specialist == 1.0
     assert specificity("the") == 0.0 and specificity("zzqxv") == 1.0  # unknown to the model: specific
+
+
+def test_text_message_spellings_are_read_as_words(speller: Speller) -> None:
+    query = build_query("wat r the symtoms, dr?", [], speller, {})
+    assert query.corrected == "what are the symptoms, doctor?"
+    assert ("wat", "what") in query.corrections  # shown to the user as a correction
