@@ -61,6 +61,14 @@ SHORTHAND = {
     "dr": "doctor",
     "drs": "doctors",
 }
+# "besides X", "other than X": X is set aside (`without_exclusions`). Opening a sentence, the aside
+# ends at its comma ("Besides chemo, what else is there?"); later on, it runs to the end of the
+# sentence, lists included ("what tests besides blood tests, a biopsy and imaging?").
+_SET_ASIDE = r"(?:besides|other than|apart from|aside from|except(?: for)?|excluding|not counting)\b"
+_EXCLUSIONS = (
+    re.compile(rf"(?:^|(?<=[?.!;]))\s*{_SET_ASIDE}[^?.!,;]*,?", re.IGNORECASE),
+    re.compile(rf"\b{_SET_ASIDE}[^?.!;]*", re.IGNORECASE),
+)
 # Word ranks between which a word goes from saying nothing about a topic to saying all (`specificity`).
 SPECIFIC_FROM = 1000
 SPECIFIC_AT = 10000
@@ -281,6 +289,16 @@ def synonym_table(raw: Mapping[str, Sequence[str]]) -> dict[tuple[str, ...], tup
     return table
 
 
+def without_exclusions(text: str) -> str:
+    """The question without what it sets aside: "what other tests besides blood tests?" asks about
+    the other tests, and "blood tests" would only pull the passage it already knows about."""
+    kept = text
+    for pattern in _EXCLUSIONS:
+        kept = pattern.sub(" ", kept)
+    kept = re.sub(r"\s+([?.!,;])", r"\1", " ".join(kept.split()))
+    return kept if words(kept) else text
+
+
 def build_query(
     question: str,
     history: Sequence[str],
@@ -299,6 +317,7 @@ def build_query(
                 corrections.append((w, fixed))
                 text = re.sub(rf"(?i)\b{re.escape(w)}\b", fixed, text)
     corrected = text
+    text = without_exclusions(text)
     clinical, found = _lay_to_clinical(text, synonyms)
     expansions = [e for e in dict.fromkeys(found) if e.lower() not in text.lower()]
     if expansions:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.query import Speller, build_query, is_followup, resolve_followup, specificity, synonym_table
+from chatbot.query import (
+    Speller,
+    build_query,
+    is_followup,
+    resolve_followup,
+    specificity,
+    synonym_table,
+    without_exclusions,
+)
 
 CORPUS_WORDS = (
     "refractory myeloma " * 20 + "refactory chemotherapy stem cell transplantation biopsy diagnosis "
@@ -167,3 +175,25 @@ def test_text_message_spellings_are_read_as_words(speller: Speller) -> None:
     query = build_query("wat r the symtoms, dr?", [], speller, {})
     assert query.corrected == "what are the symptoms, doctor?"
     assert ("wat", "what") in query.corrections  # shown to the user as a correction
+
+
+@pytest.mark.parametrize(
+    ("question", "searched"),
+    [
+        ("What other tests are used besides blood tests and a biopsy?", "What other tests are used?"),
+        ("what tests besides blood tests, a biopsy and imaging?", "what tests?"),
+        ("Besides chemo, what treatments are there?", "what treatments are there?"),
+        ("Is it diagnosed? Apart from blood tests, what else?", "Is it diagnosed? what else?"),
+        ("any treatment other than a transplant? is it risky", "any treatment? is it risky"),
+        ("besides that?", "besides that?"),  # nothing would be left: kept whole
+        ("What are the side effects?", "What are the side effects?"),
+    ],
+)
+def test_what_a_question_sets_aside_is_not_searched(question: str, searched: str) -> None:
+    assert without_exclusions(question) == searched
+
+
+def test_the_search_text_leaves_out_the_aside_but_keeps_the_question(speller: Speller) -> None:
+    query = build_query("what other tests besides blood tests?", [], speller, {})
+    assert query.text == "what other tests?" and "blood" not in query.clinical
+    assert query.corrected == "what other tests besides blood tests?"
