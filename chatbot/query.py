@@ -274,8 +274,29 @@ class Speller:
         return min(everyday)[2] if everyday else None
 
 
+# Negative contractions, with and without the apostrophe patients often leave out.
+_NEGATED = {"ca": "can", "wo": "will"}
+_NOT_SPELT = re.compile(
+    r"^(do|does|did|is|are|was|were|ca|wo|could|would|should|have|has|had|need|must)n'?t$"
+)
+
+
+def _tokens(text: str) -> list[tuple[int, str]]:
+    """(word position, stem) of each token a lay phrase is matched on. A negative contraction is
+    its two words ("isn't" is "is", "not"; "doesnt" is "does", "not"), so that one entry, "not
+    responding", also finds "isn't responding" and "are not responding"."""
+    out: list[tuple[int, str]] = []
+    for i, w in enumerate(words(text)):
+        m = _NOT_SPELT.match(w) or (w == "cannot" and re.match(r"(can)not", w))
+        if m:
+            out += [(i, stem(_NEGATED.get(m.group(1), m.group(1)))), (i, "not")]
+        else:
+            out.append((i, stem(w)))
+    return out
+
+
 def _stems(text: str) -> list[str]:
-    return [stem(w) for w in words(text)]
+    return [t for _, t in _tokens(text)]
 
 
 def synonym_table(raw: Mapping[str, Sequence[str]]) -> dict[tuple[str, ...], tuple[str, ...]]:
@@ -328,14 +349,16 @@ def build_query(
 def _lay_to_clinical(text: str, synonyms: Mapping[tuple[str, ...], tuple[str, ...]]) -> tuple[str, list[str]]:
     """`text` with every lay phrase of the synonym table swapped for its targets, and the targets."""
     ws = words(text)
-    stems = _stems(text)
+    tokens = _tokens(text)
+    stems = [t for _, t in tokens]
     replaced = [False] * len(ws)
     targets: list[str] = []
     for key, mapped in synonyms.items():
         n = len(key)
         for i in range(len(stems) - n + 1):
             if tuple(stems[i : i + n]) == key:
-                replaced[i : i + n] = [True] * n
+                for position, _ in tokens[i : i + n]:
+                    replaced[position] = True
                 targets.extend(mapped)
     kept = [w for w, r in zip(ws, replaced, strict=True) if not r]
     return " ".join([*kept, *dict.fromkeys(targets)]), targets

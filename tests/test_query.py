@@ -197,3 +197,18 @@ def test_the_search_text_leaves_out_the_aside_but_keeps_the_question(speller: Sp
     query = build_query("what other tests besides blood tests?", [], speller, {})
     assert query.text == "what other tests?" and "blood" not in query.clinical
     assert query.corrected == "what other tests besides blood tests?"
+
+
+@pytest.mark.parametrize(
+    "question", ["his cancer isn't responding", "it is not responding", "the drugs arent responding anymore"]
+)
+def test_a_negated_lay_phrase_matches_every_spelling_of_not(speller: Speller, question: str) -> None:
+    synonyms = synonym_table({"not responding": ["refractory"]})
+    query = build_query(question, [], speller, synonyms)
+    assert query.expansions == ("refractory",)
+    assert "respond" not in query.clinical  # the lay phrase, contraction included, was swapped
+
+
+def test_a_contraction_does_not_match_a_phrase_without_the_negation(speller: Speller) -> None:
+    synonyms = synonym_table({"responding": ["response"], "is responding": ["responsive"]})
+    assert build_query("it isn't responding", [], speller, synonyms).expansions == ("response",)
