@@ -275,7 +275,7 @@ class Speller:
 
 
 # Negative contractions, with and without the apostrophe patients often leave out.
-_NEGATED = {"ca": "can", "wo": "will"}
+_NEGATED = {"ca": "can", "wo": "will", "does": "do"}  # "don't work" is "doesn't work"
 _NOT_SPELT = re.compile(
     r"^(do|does|did|is|are|was|were|ca|wo|could|would|should|have|has|had|need|must)n'?t$"
 )

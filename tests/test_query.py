@@ -212,3 +212,9 @@ def test_a_negated_lay_phrase_matches_every_spelling_of_not(speller: Speller, qu
 def test_a_contraction_does_not_match_a_phrase_without_the_negation(speller: Speller) -> None:
     synonyms = synonym_table({"responding": ["response"], "is responding": ["responsive"]})
     assert build_query("it isn't responding", [], speller, synonyms).expansions == ("response",)
+
+
+def test_dont_and_doesnt_are_one_phrase(speller: Speller) -> None:
+    synonyms = synonym_table({"doesn't work": ["resistant to treatment"]})
+    assert build_query("the drugs dont work", [], speller, synonyms).expansions == ("resistant to treatment",)
+    assert build_query("it didn't work", [], speller, synonyms).expansions == ()  # the tense is kept
