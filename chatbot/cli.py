@@ -20,6 +20,7 @@ from chatbot.errors import ChatbotError, InputError
 
 if TYPE_CHECKING:
     from chatbot.answer import Engine
+    from chatbot.query import SearchQuery
 
 log = logging.getLogger("chatbot")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -323,13 +324,15 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
     )
 
     @lru_cache(maxsize=4)
-    def query(text: str) -> tuple[str, Any]:
+    def query(text: str) -> tuple[SearchQuery, Any]:
         search = engine.search_query(text)
-        return search.text, embedder.encode([search.text])[0]
+        return search, embedder.encode([search.text])[0]
 
     def search(text: str, method: str) -> list[str]:
-        query_text, vector = query(text)
-        hits = engine.retriever.search(vector, terms(query_text), CHUNK_DEPTH, method, depth=CHUNK_DEPTH)
+        searched, vector = query(text)
+        hits = engine.retriever.search(
+            vector, terms(searched.text), CHUNK_DEPTH, method, depth=CHUNK_DEPTH, defines=searched.defines
+        )
         return [h.chunk.source for h in hits]
 
     result = evaluate_benchmark(bench, search)

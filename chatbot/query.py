@@ -69,6 +69,12 @@ _EXCLUSIONS = (
     re.compile(rf"(?:^|(?<=[?.!;]))\s*{_SET_ASIDE}[^?.!,;]*,?", re.IGNORECASE),
     re.compile(rf"\b{_SET_ASIDE}[^?.!;]*", re.IGNORECASE),
 )
+# "What is X?", "what's an X", "what are the Xs" ("what is (are) X", as MedQuAD writes it).
+_DEFINITION = re.compile(
+    r"^\s*(?:what|who)(?:\s+is|\s+are|['’]s)\s+(?:\(are\)\s+)?(?:an?\s+|the\s+)?"
+    r"(?P<subject>[^?.!]+?)\s*[?.!]*$",
+    re.IGNORECASE,
+)
 # Word ranks between which a word goes from saying nothing about a topic to saying all (`specificity`).
 SPECIFIC_FROM = 1000
 SPECIFIC_AT = 10000
@@ -119,6 +125,7 @@ class SearchQuery:
     corrections: tuple[tuple[str, str], ...] = ()
     expansions: tuple[str, ...] = ()
     followup: bool = False
+    defines: str = ""  # the X of "what is X?", whose definition retrieval favours (`definition_subject`)
 
 
 def _generic(ws: list[str], i: int) -> bool:
@@ -320,6 +327,24 @@ def without_exclusions(text: str) -> str:
     return kept if words(kept) else text
 
 
+def definition_subject(question: str) -> str:
+    """The X of a question asking what X is ("What is refractory myeloma?" gives "refractory
+    myeloma"), as words; "" for any other question, or when X is only a pronoun ("what is it?").
+
+    An article defines a term in a sentence that starts with it ("Refractory myeloma is a type
+    of..."), the cue definition questions have long been answered by (TREC's "what is X?").
+    The last sentence is read: a resolved follow-up starts with the earlier question.
+    """
+    last = re.split(r"(?<=[?.!])\s+", question.strip())[-1]
+    m = _DEFINITION.match(last)
+    if not m:
+        return ""
+    subject = words(m.group("subject"))
+    if not any(w not in STOPWORDS and w not in _ANAPHORA for w in subject):
+        return ""
+    return " ".join(subject)
+
+
 def build_query(
     question: str,
     history: Sequence[str],
@@ -339,11 +364,14 @@ def build_query(
                 text = re.sub(rf"(?i)\b{re.escape(w)}\b", fixed, text)
     corrected = text
     text = without_exclusions(text)
+    defines = definition_subject(text)
     clinical, found = _lay_to_clinical(text, synonyms)
     expansions = [e for e in dict.fromkeys(found) if e.lower() not in text.lower()]
     if expansions:
         text = f"{text} ({'; '.join(expansions)})"
-    return SearchQuery(text, resolved, corrected, clinical, tuple(corrections), tuple(expansions), followup)
+    return SearchQuery(
+        text, resolved, corrected, clinical, tuple(corrections), tuple(expansions), followup, defines
+    )
 
 
 def _lay_to_clinical(text: str, synonyms: Mapping[tuple[str, ...], tuple[str, ...]]) -> tuple[str, list[str]]:

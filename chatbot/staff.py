@@ -18,6 +18,7 @@ from typing import Any, Literal
 from chatbot.answer import Answer, Passage
 from chatbot.feedback import FeedbackRecord, FeedbackStore, GapCount
 from chatbot.present import escape_markdown
+from chatbot.query import SearchQuery
 
 CANDIDATES = 10
 PASSAGE_COLUMNS = ("rank", "citation", "fused score", "dense score", "dense rank", "BM25 score", "BM25 rank")
@@ -60,7 +61,7 @@ def passage_row(n: int, p: Passage) -> Row:
     ]
 
 
-def _candidates(engine: Any, search_text: str, k: int) -> list[Row]:
+def _candidates(engine: Any, search: SearchQuery, k: int) -> list[Row]:
     """The top chunks with all three signals, straight from the retriever when the engine has one."""
     retriever = getattr(engine, "retriever", None)
     embedder = getattr(engine, "embedder", None)
@@ -68,8 +69,8 @@ def _candidates(engine: Any, search_text: str, k: int) -> list[Row]:
         return []
     from chatbot.lexical import terms
 
-    vector = embedder.encode([search_text])[0]
-    hits = retriever.search(vector, terms(search_text), k)
+    vector = embedder.encode([search.text])[0]
+    hits = retriever.search(vector, terms(search.text), k, defines=search.defines)
     return [
         [
             n,
@@ -89,7 +90,7 @@ def inspect_question(engine: Any, question: str, history: Sequence[str] = ()) ->
     """Run a question through the engine as the chat does, keeping every signal for review."""
     build_id = engine.build_id
     answer = engine.ask(question, list(history))
-    candidates = _candidates(engine, answer.query, CANDIDATES) if answer.query else []
+    candidates = _candidates(engine, answer.search, CANDIDATES) if answer.search and answer.query else []
     shown = [passage_row(n, p) for n, p in enumerate(answer.passages, start=1)]
     return Inspection(answer.question, tuple(history), answer, build_id, shown, candidates)
 

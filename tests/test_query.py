@@ -7,6 +7,7 @@ import pytest
 from chatbot.query import (
     Speller,
     build_query,
+    definition_subject,
     is_followup,
     resolve_followup,
     specificity,
@@ -218,3 +219,20 @@ def test_dont_and_doesnt_are_one_phrase(speller: Speller) -> None:
     synonyms = synonym_table({"doesn't work": ["resistant to treatment"]})
     assert build_query("the drugs dont work", [], speller, synonyms).expansions == ("resistant to treatment",)
     assert build_query("it didn't work", [], speller, synonyms).expansions == ()  # the tense is kept
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("What is refractory myeloma?", "refractory myeloma"),
+        ("what's a biopsy", "biopsy"),
+        ("What are the proteasome inhibitors?", "proteasome inhibitors"),
+        ("What is (are) Polycystic ovary syndrome ?", "polycystic ovary syndrome"),
+        ("How is it found? What is an MRI?", "mri"),  # a resolved follow-up: its last question
+        ("what is it?", ""),  # only a pronoun: nothing to look for
+        ("Is it risky?", ""),
+        ("How does targeted therapy work?", ""),
+    ],
+)
+def test_the_subject_of_a_definition_question(question: str, subject: str) -> None:
+    assert definition_subject(question) == subject

@@ -227,3 +227,31 @@ def test_everyday_words_the_corpus_lacks_weigh_less_than_specific_ones(tmp_path:
     assert everyday > 0.8 and specific < 0.6
     # who the question is about never counts against a passage
     assert bm25.coverage(engine._word_weights("my brother's biopsy"), biopsy) == 1.0
+
+
+KINDS = (
+    "Guide\n\nOverview\n\nMyeloma is a cancer of the plasma cells in the bone marrow. It can come back.\n\n"
+    "Kinds\n\nIt is a type of myeloma that keeps coming back. Myeloma comes back in some people.\n"
+)
+
+
+def test_a_sentence_that_defines_the_subject_is_recognised(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, {"guide.txt": KINDS})
+    by_section = {c.section: i for i, c in enumerate(engine.index.chunks)}
+    retriever = engine.retriever
+    assert retriever.defines(by_section[("Overview",)], "myeloma")
+    assert not retriever.defines(by_section[("Kinds",)], "myeloma")  # mentions it, does not define it
+    assert not retriever.defines(by_section[("Overview",)], "plasma cells")
+
+
+def test_a_definition_question_adds_the_definition_weight_to_the_defining_passage(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, {"guide.txt": KINDS})
+    search = engine.search_query("What is myeloma?")
+    assert search.defines == "myeloma"
+    vector = engine.embedder.encode([search.text])[0]
+    plain = {h.chunk.section: h.score for h in engine.retriever.search(vector, terms(search.text), 2)}
+    hits = engine.retriever.search(vector, terms(search.text), 2, defines=search.defines)
+    boosted = {h.chunk.section: h.score for h in hits}
+    weight = engine.retriever.fusion.definition
+    assert boosted[("Overview",)] == pytest.approx(plain[("Overview",)] + weight)
+    assert boosted[("Kinds",)] == pytest.approx(plain[("Kinds",)])
