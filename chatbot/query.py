@@ -1,10 +1,14 @@
 """Turn what a patient typed into what is searched.
 
-Three general steps, none keyed to particular questions:
+General steps, none keyed to particular questions:
 1. follow-ups ("is it risky?", "and the secondary one?") borrow the topic of the earlier questions;
 2. misspelt words are corrected against the corpus's own vocabulary ("myleoma" -> "myeloma"),
-   but never a real English word (the model's word list tells which words are real);
-3. lay terms reach the clinical ones through the staff-editable synonym file in the corpus.
+   but never a real English word (the model's word list tells which words are real), and
+   text-message spellings are read as words ("wat r" -> "what are");
+3. what the question sets aside is dropped ("other tests besides blood tests" -> "other tests");
+4. lay terms reach the clinical ones through the staff-editable synonym file in the corpus;
+5. the subject of a "what is X?" question is kept, for retrieval to favour X's definition.
+It also says how specific a word is in English (`specificity`), for the "not covered" decision.
 """
 
 from __future__ import annotations
