@@ -1,8 +1,9 @@
 """Find the chunks that answer a query: dense (FAISS) and BM25, fused.
 
 Both retrievers rank the same chunks. Their candidates are scored by a weighted sum of the chunk's
-cosine, its best sentence's cosine and its BM25 score divided by the query's best (see `Fusion`);
-ties break on chunk order, so results are deterministic. Every hit keeps both ranks and scores, so
+cosine, its best sentence's cosine, its BM25 score divided by the query's best and, for a "what is
+X?" question, whether one of its sentences defines X (see `Fusion`); ties break on chunk order, so
+results are deterministic. Every hit keeps both ranks and scores, so
 staff can see why a passage was chosen.
 """
 
@@ -133,6 +134,8 @@ class Retriever:
         """Whether a sentence of chunk `position` defines `subject` (words): "X is/are/means ..."."""
         chunk = self.index.chunks[position]
         start = f"{subject} "
+        if start.split(" ", 1)[0] not in chunk.text.lower():
+            return False  # most candidates never name the subject: no need to read their sentences
         for s, e in chunk.sentences:
             sentence = " ".join(words(chunk.text[s:e]))
             if sentence.startswith(start) and sentence[len(start) :].startswith(_DEFINING):
