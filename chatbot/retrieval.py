@@ -151,9 +151,10 @@ class Retriever:
         bm25_ranks: dict[int, int],
         depth: int,
         defines: str,
+        k: int,
     ) -> dict[int, float]:
-        """Hybrid scores of the chunks either retriever listed. `dense` gains the exact cosine of
-        each candidate (one only BM25 listed had none)."""
+        """Hybrid scores of the chunks either retriever listed, exact for any that can be among the
+        `k` best. `dense` gains the exact cosine of each candidate (one only BM25 listed had none)."""
         f = self.fusion
         candidates = sorted(set(dense_ranks) | set(bm25_ranks))
         sentence = self.sentence_scores(query_vector, candidates)
@@ -177,8 +178,13 @@ class Retriever:
         top = float(lexical.max()) if len(lexical) else 0.0
         bm25 = lexical[at] / top if top > 0 else np.zeros(len(at), dtype=np.float32)
         total = f.dense * cosine + f.sentence * sentence + f.bm25 * bm25
-        if defines and f.definition:
-            total += f.definition * np.array([self.defines(int(i), defines) for i in at], dtype=np.float32)
+        if defines and f.definition and len(total):
+            # Only a chunk within the bonus of the k-th best can end in the top k: the others are
+            # not read (at MedQuAD's size, reading every candidate's sentences cost 5 ms a question).
+            kth = float(np.sort(total)[::-1][min(k, len(total)) - 1])
+            for j in np.flatnonzero(total >= kth - f.definition):
+                if self.defines(int(at[j]), defines):
+                    total[j] += f.definition
         return {int(i): float(t) for i, t in zip(at, total, strict=True)}
 
     def search(
@@ -209,7 +215,7 @@ class Retriever:
         elif method == "bm25":
             fused = {i: float(lexical[i]) for i in bm25_ranks}
         else:
-            fused = self._fuse(query_vector, dense, lexical, dense_ranks, bm25_ranks, depth, defines)
+            fused = self._fuse(query_vector, dense, lexical, dense_ranks, bm25_ranks, depth, defines, k)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [
             Hit(
