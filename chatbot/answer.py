@@ -226,9 +226,8 @@ class Engine:
 
     def _search(self, search: SearchQuery, top_k: int, method: str) -> _Found:
         vector = self.embedder.encode([search.text])[0]
-        hits = self.retriever.search(vector, terms(search.text), top_k * 4, method, defines=search.defines)
-        sentences = self.retriever.sentence_scores(vector, [h.position for h in hits])
-        best_sentence = float(sentences.max()) if len(sentences) else 0.0
+        hits = self.retriever.find(vector, search, top_k * 4, method)
+        best_sentence = max((h.sentence_score for h in hits), default=0.0)
         weights = self._word_weights(search.clinical)
         best_cover = max((self.retriever.bm25.coverage(weights, h.position) for h in hits), default=0.0)
         return _Found(search, vector, hits, best_sentence, best_cover)

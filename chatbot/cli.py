@@ -315,7 +315,6 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
         load_benchmark,
     )
     from chatbot.embedding import MiniLMEmbedder
-    from chatbot.lexical import terms
 
     bench = load_benchmark(args.folder, args.split)
     embedder = MiniLMEmbedder()
@@ -330,9 +329,7 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
 
     def search(text: str, method: str) -> list[str]:
         searched, vector = query(text)
-        hits = engine.retriever.search(
-            vector, terms(searched.text), CHUNK_DEPTH, method, depth=CHUNK_DEPTH, defines=searched.defines
-        )
+        hits = engine.retriever.find(vector, searched, CHUNK_DEPTH, method, depth=CHUNK_DEPTH)
         return [h.chunk.source for h in hits]
 
     result = evaluate_benchmark(bench, search)

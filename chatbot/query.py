@@ -288,7 +288,7 @@ class Speller:
 # Negative contractions, with and without the apostrophe patients often leave out.
 _NEGATED = {"ca": "can", "wo": "will", "does": "do"}  # "don't work" is "doesn't work"
 _NOT_SPELT = re.compile(
-    r"^(do|does|did|is|are|was|were|ca|wo|could|would|should|have|has|had|need|must)n'?t$"
+    r"^(?:(do|does|did|is|are|was|were|ca|wo|could|would|should|have|has|had|need|must)n'?t|(can)not)$"
 )
 
 
@@ -298,9 +298,10 @@ def _tokens(text: str) -> list[tuple[int, str]]:
     responding", also finds "isn't responding" and "are not responding"."""
     out: list[tuple[int, str]] = []
     for i, w in enumerate(words(text)):
-        m = _NOT_SPELT.match(w) or (w == "cannot" and re.match(r"(can)not", w))
+        m = _NOT_SPELT.match(w)
         if m:
-            out += [(i, stem(_NEGATED.get(m.group(1), m.group(1)))), (i, "not")]
+            head = m.group(1) or m.group(2)
+            out += [(i, stem(_NEGATED.get(head, head))), (i, "not")]
         else:
             out.append((i, stem(w)))
     return out

@@ -3,8 +3,8 @@
 Both retrievers rank the same chunks. Their candidates are scored by a weighted sum of the chunk's
 cosine, its best sentence's cosine, its BM25 score divided by the query's best and, for a "what is
 X?" question, whether one of its sentences defines X (see `Fusion`); ties break on chunk order, so
-results are deterministic. Every hit keeps both ranks and scores, so
-staff can see why a passage was chosen.
+results are deterministic. Every hit keeps both ranks and scores, so staff can see why a passage
+was chosen.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from chatbot.chunking import Chunk
-from chatbot.lexical import BM25Index, words
+from chatbot.lexical import BM25Index, terms, words
+from chatbot.query import SearchQuery
 from chatbot.store import StoredIndex
 
 # How a defining sentence goes on after its subject ("Refractory myeloma is a type of ...").
@@ -67,6 +68,7 @@ class Hit:
     dense_rank: int | None
     bm25_score: float
     bm25_rank: int | None
+    sentence_score: float  # cosine similarity of the chunk's closest sentence to the query
 
 
 def _ranks(scores: np.ndarray, depth: int, positive_only: bool, tolerance: float = 0.0) -> dict[int, int]:
@@ -134,7 +136,7 @@ class Retriever:
         """Whether a sentence of chunk `position` defines `subject` (words): "X is/are/means ..."."""
         chunk = self.index.chunks[position]
         start = f"{subject} "
-        if start.split(" ", 1)[0] not in chunk.text.lower():
+        if subject.split(" ", 1)[0] not in chunk.text.lower():
             return False  # most candidates never name the subject: no need to read their sentences
         for s, e in chunk.sentences:
             sentence = " ".join(words(chunk.text[s:e]))
@@ -152,12 +154,14 @@ class Retriever:
         depth: int,
         defines: str,
         k: int,
-    ) -> dict[int, float]:
+    ) -> tuple[dict[int, float], dict[int, float]]:
         """Hybrid scores of the chunks either retriever listed, exact for any that can be among the
-        `k` best. `dense` gains the exact cosine of each candidate (one only BM25 listed had none)."""
+        `k` best, and their best sentences' cosines. `dense` gains the exact cosine of each
+        candidate (one only BM25 listed had none)."""
         f = self.fusion
         candidates = sorted(set(dense_ranks) | set(bm25_ranks))
         sentence = self.sentence_scores(query_vector, candidates)
+        by_sentence = dict(zip(candidates, sentence.tolist(), strict=True))
         if f.method == "rrf":
             sentence_ranks = _ranks(sentence, depth, positive_only=False)
             by_chunk = {candidates[j]: r for j, r in sentence_ranks.items()}
@@ -167,7 +171,7 @@ class Retriever:
             ):
                 for i, r in ranks.items():
                     fused[i] = fused.get(i, 0.0) + w / (f.rrf_k + r)
-            return fused
+            return fused, by_sentence
         # A chunk that only BM25 listed (past the approximate index's depth) still gets its exact
         # cosine: a missing score would read as "unrelated". The dense index holds every vector in
         # memory already; reading them from the memory-mapped `vectors.npy` would page in a second
@@ -185,7 +189,19 @@ class Retriever:
             for j in np.flatnonzero(total >= kth - f.definition):
                 if self.defines(int(at[j]), defines):
                     total[j] += f.definition
-        return {int(i): float(t) for i, t in zip(at, total, strict=True)}
+        return {int(i): float(t) for i, t in zip(at, total, strict=True)}, by_sentence
+
+    def find(
+        self,
+        query_vector: np.ndarray,
+        search: SearchQuery,
+        k: int,
+        method: str = "hybrid",
+        depth: int = DEPTH,
+    ) -> list[Hit]:
+        """`search` for what a question became (`query.build_query`): its text's terms, and the
+        subject it asks to have defined."""
+        return self.search(query_vector, terms(search.text), k, method, depth, search.defines)
 
     def search(
         self,
@@ -210,13 +226,19 @@ class Retriever:
         lexical = self.bm25.scores(query_terms)
         dense_ranks = _ranks(dense, depth, positive_only=False)
         bm25_ranks = _ranks(lexical, depth, positive_only=True, tolerance=BM25_TIE)
+        sentence: dict[int, float] = {}
         if method == "dense":
             fused = {i: float(dense[i]) for i in dense_ranks}
         elif method == "bm25":
             fused = {i: float(lexical[i]) for i in bm25_ranks}
         else:
-            fused = self._fuse(query_vector, dense, lexical, dense_ranks, bm25_ranks, depth, defines, k)
+            fused, sentence = self._fuse(
+                query_vector, dense, lexical, dense_ranks, bm25_ranks, depth, defines, k
+            )
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        # Hybrid scored every candidate's sentences already; the other methods score their hits'.
+        unscored = [i for i in best if i not in sentence]
+        sentence.update(zip(unscored, self.sentence_scores(query_vector, unscored).tolist(), strict=True))
         return [
             Hit(
                 self.index.chunks[i],
@@ -226,6 +248,7 @@ class Retriever:
                 dense_ranks.get(i),
                 float(lexical[i]),
                 bm25_ranks.get(i),
+                sentence[i],
             )
             for i in best
         ]

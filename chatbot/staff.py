@@ -67,10 +67,8 @@ def _candidates(engine: Any, search: SearchQuery, k: int) -> list[Row]:
     embedder = getattr(engine, "embedder", None)
     if retriever is None or embedder is None:
         return []
-    from chatbot.lexical import terms
-
     vector = embedder.encode([search.text])[0]
-    hits = retriever.search(vector, terms(search.text), k, defines=search.defines)
+    hits = retriever.find(vector, search, k)
     return [
         [
             n,

@@ -27,7 +27,6 @@ from chatbot.beir import CHUNK_DEPTH, build_memory_index, evaluate_benchmark, lo
 from chatbot.embedding import MiniLMEmbedder  # noqa: E402
 from chatbot.evaluation import evaluate, load_eval_set  # noqa: E402
 from chatbot.indexer import open_index  # noqa: E402
-from chatbot.lexical import terms  # noqa: E402
 from chatbot.retrieval import Fusion, Retriever  # noqa: E402
 
 CANDIDATES = (
@@ -49,15 +48,14 @@ def scifact_scores(folder: Path, embedder: MiniLMEmbedder) -> dict[str, float]:
     index = build_memory_index(bench.documents, embedder, ROOT / "index" / "beir-cache", progress=False)
     engine = Engine(index, embedder)
     # Each question's search text and vector, made once for every candidate.
-    searched = {t: engine.search_query(t).text for t in bench.queries.values()}
-    vectors = dict(zip(searched, embedder.encode(list(searched.values())), strict=True))
+    searched = {t: engine.search_query(t) for t in bench.queries.values()}
+    vectors = dict(zip(searched, embedder.encode([s.text for s in searched.values()]), strict=True))
     out = {}
     for fusion in CANDIDATES:
         retriever = Retriever(index, fusion)
 
         def search(text: str, method: str, retriever: Retriever = retriever) -> list[str]:
-            query = searched[text]
-            hits = retriever.search(vectors[text], terms(query), CHUNK_DEPTH, method, depth=CHUNK_DEPTH)
+            hits = retriever.find(vectors[text], searched[text], CHUNK_DEPTH, method, depth=CHUNK_DEPTH)
             return [h.chunk.source for h in hits]
 
         result: dict[str, Any] = evaluate_benchmark(bench, search, ("hybrid",))
