@@ -17,9 +17,9 @@ from chatbot.structure import Paragraph
 
 CITATION_SEP = " › "
 # Part of every chunk id and of the recorded settings: bump it when the text given to the model
-# for a chunk or its sentences changes (`dense_text`, `sentence_texts`), so that no vector made
-# the old way is reused.
-EMBED_RECIPE = 4
+# for a chunk or its sentences changes (`dense_text`, `sentence_texts`), or how `structure` reads
+# sections, so that no vector or citation made the old way is reused.
+EMBED_RECIPE = 5
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,11 @@ from chatbot.present import escape_markdown
 from chatbot.query import SearchQuery
 
 CANDIDATES = 10
-PASSAGE_COLUMNS = ("rank", "citation", "fused score", "dense score", "dense rank", "BM25 score", "BM25 rank")
-CANDIDATE_COLUMNS = (*PASSAGE_COLUMNS, "chunk id")
+_SIGNALS = ("rank", "citation", "fused score", "dense score", "dense rank", "BM25 score", "BM25 rank")
+# A passage is shown below one with a higher fused score when it says much the same as a passage
+# above it: the overlap (cosine) is what the engine's diversity step held against it.
+PASSAGE_COLUMNS = (*_SIGNALS, "overlap with a passage above")
+CANDIDATE_COLUMNS = (*_SIGNALS, "chunk id")
 FEEDBACK_COLUMNS = ("time", "vote", "reason", "comment", "question", "earlier questions", "passages", "build")
 GAP_COLUMNS = ("times asked", "question (latest wording)", "last asked")
 Row = list[Any]
@@ -58,6 +61,7 @@ def passage_row(n: int, p: Passage) -> Row:
         _rank(p.dense_rank),
         round(p.bm25_score, 4),
         _rank(p.bm25_rank),
+        round(p.overlap, 4),
     ]
 
 

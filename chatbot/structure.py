@@ -34,6 +34,13 @@ MAX_HEADING_WORDS = 12
 # A line ending in a colon is a label heading only when it is short ("Primary refractory myeloma:");
 # a longer one is a sentence that introduces what follows ("... into two categories:").
 MAX_COLON_HEADING_WORDS = 5
+# A paragraph that opens by summing up ("In conclusion, ...") sums up the whole section, not the
+# subsection it happens to follow: it returns to the section's level, and is cited there.
+_SUMMING_UP = re.compile(
+    r"^((in conclusion|in summary|in sum|to conclude|to sum (it |this |things )?up|to summari[sz]e"
+    r"|all in all)\b|overall,)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -137,11 +144,12 @@ def _is_heading(blocks: list[_Block], j: int, style: str) -> bool:
 def parse_plain_text(text: str, fallback_title: str) -> Outline:
     """Outline a plain-text web article.
 
-    Rules: the first line is the title; bullet lines right after it are the byline; a line equal to
-    the title is dropped; a short standalone line without a final period that is followed by a
-    paragraph is a heading. The first heading style met (question, label or plain) is the section
-    level and the other styles are subsections. Two or more blank lines close a subsection (writers
-    leave a wider gap before returning to the section's own text). Footer markers end the content.
+        Rules: the first line is the title; bullet lines right after it are the byline; a line equal to
+        the title is dropped; a short standalone line without a final period that is followed by a
+        paragraph is a heading. The first heading style met (question, label or plain) is the section
+        level and the other styles are subsections. Two or more blank lines close a subsection (writers
+        leave a wider gap before returning to the section's own text), and so does a paragraph that opens
+    by summing up ("In conclusion, ..."). Footer markers end the content.
     """
     blocks = _blocks(text)
     if not blocks:
@@ -184,7 +192,7 @@ def parse_plain_text(text: str, fallback_title: str) -> Outline:
             break
         if line == title or _BOILERPLATE.match(line):
             continue
-        if block.gap_before >= 2:
+        if block.gap_before >= 2 or _SUMMING_UP.match(line):
             subsection = None
         style = _heading_style(line)
         if style is not None and _is_heading(blocks, j, style):

@@ -18,7 +18,7 @@ from tests.conftest import FakeEmbedder
 
 def _engine(folder: Path, files: dict[str, str], **kwargs: Any) -> Engine:
     corpus = folder / "corpus"
-    corpus.mkdir()
+    corpus.mkdir(parents=True)
     for name, text in files.items():
         (corpus / name).write_text(text, encoding="utf-8")
     embedder = FakeEmbedder()
@@ -97,6 +97,26 @@ def test_near_duplicate_passages_are_shown_once(tmp_path: Path) -> None:
     engine = _engine(tmp_path, {"a.txt": f"One\n\nCare\n\n{body}\n", "b.txt": f"Two\n\nHelp\n\n{body}\n"})
     answer = engine.ask("supportive care pain nutrition")
     assert len(answer.passages) == 1
+
+
+def test_a_passage_that_repeats_one_above_gives_way_to_one_that_differs(tmp_path: Path) -> None:
+    files = {
+        "a.txt": "Alpha\n\nCalcium\n\nCalcium in the blood is measured with blood tests every month.\n",
+        "b.txt": "Beta\n\nCalcium\n\nCalcium in the blood is measured with blood tests, usually each week.\n",
+        "c.txt": "Gamma\n\nKidneys\n\nCalcium in the blood can harm the kidneys, so kidney tests are done.\n",
+    }
+    question = "how is calcium in the blood measured?"
+    plain = _engine(tmp_path / "plain", files, diversity=0.0)
+    search = plain.search_query(question)
+    hits = plain.retriever.find(plain.embedder.encode([search.text])[0], search, 3)
+    assert [h.chunk.title for h in hits] == ["Alpha", "Beta", "Gamma"]  # Beta repeats Alpha
+    assert [p.section for p in plain.ask(question).passages] == [h.chunk.citation for h in hits]
+
+    # The fake embedder's cosines all lie above 0.5, so a strong weight shows the mechanism.
+    diverse = _engine(tmp_path / "diverse", files, diversity=3.0).ask(question).passages
+    assert [p.section.split(" › ")[0] for p in diverse] == ["Alpha", "Gamma", "Beta"]
+    # staff see why: Beta's overlap with a passage above it is the highest
+    assert diverse[0].overlap == 0.0 and diverse[2].overlap > diverse[1].overlap > 0.0
 
 
 GUIDE = (

@@ -115,6 +115,34 @@ def test_subsections(article: Document, section: str, subsection: str) -> None:
     assert text[heading.end() :].lstrip().startswith(under[0].text)
 
 
+def test_summing_up_paragraphs_are_cited_to_their_section(article: Document) -> None:
+    # "To sum it up, ..." and "In conclusion, ..." sum up a whole section: cited to the last
+    # subsection, a staff member checking the citation would look in the wrong place.
+    summing_up = [p for p in article.paragraphs if re.match(r"(In conclusion|To sum it up),", p.text)]
+    assert len(summing_up) == 3
+    for p in summing_up:
+        assert len(p.path) == 1, (p.path, p.text[:40])
+    # ... while the paragraphs just before them stay in their subsections
+    for p in summing_up:
+        before = article.paragraphs[article.paragraphs.index(p) - 1]
+        assert len(before.path) == 2 and before.path[0] == p.path[0]
+
+
+def test_summing_up_needs_the_phrase_at_the_start() -> None:
+    text = (
+        "Guide Title\n\nWhat Helps?\n\nRest\n\nSleep matters.\n\n"
+        "Overall, rest and food both help.\n\nFood\n\nEat well.\n\n"
+        "The overall plan, in conclusion, is yours.\n"
+    )
+    doc = parse_plain_text(text, "x")
+    assert [p.path for p in doc.paragraphs] == [
+        ("What Helps?", "Rest"),
+        ("What Helps?",),
+        ("What Helps?", "Food"),
+        ("What Helps?", "Food"),  # "in conclusion" mid-sentence is not a summing-up opening
+    ]
+
+
 def test_paths_have_at_most_two_levels_and_no_colons(article: Document) -> None:
     for p in article.paragraphs:
         assert 1 <= len(p.path) <= 2
