@@ -7,7 +7,8 @@ General steps, none keyed to particular questions:
    text-message spellings are read as words ("wat r" -> "what are");
 3. what the question sets aside is dropped ("other tests besides blood tests" -> "other tests");
 4. lay terms reach the clinical ones through the staff-editable synonym file in the corpus;
-5. the subject of a "what is X?" question is kept, for retrieval to favour X's definition.
+5. the subject of a "what is X?" question is kept, for retrieval to favour X's definition, and a
+   "why ...?" question is marked, for retrieval to favour passages that give causes.
 It also says how specific a word is in English (`specificity`), for the "not covered" decision.
 """
 
@@ -79,6 +80,12 @@ _DEFINITION = re.compile(
     r"(?P<subject>[^?.!]+?)\s*[?.!]*$",
     re.IGNORECASE,
 )
+# A question that asks for a cause: "why ...?", "how come ...", "what causes/made ...", "the reason".
+_CAUSE_QUESTION = re.compile(
+    r"\b(why|how come)\b|^\W*what (causes|caused|makes|made|leads to|led to)\b|\bthe reason (why|for)\b"
+    r"|\bwhat is the reason\b|\bfor what reason\b",
+    re.IGNORECASE,
+)
 # Word ranks between which a word goes from saying nothing about a topic to saying all (`specificity`).
 SPECIFIC_FROM = 1000
 SPECIFIC_AT = 10000
@@ -130,6 +137,7 @@ class SearchQuery:
     expansions: tuple[str, ...] = ()
     followup: bool = False
     defines: str = ""  # the X of "what is X?", whose definition retrieval favours (`definition_subject`)
+    asks_cause: bool = False  # a "why ...?" question, for which retrieval favours explanations
 
 
 def _generic(ws: list[str], i: int) -> bool:
@@ -350,6 +358,13 @@ def definition_subject(question: str) -> str:
     return " ".join(subject)
 
 
+def asks_cause(question: str) -> bool:
+    """Whether a question asks why something happens ("why does the treatment stop working?",
+    "what causes it?"): its answer is a sentence that gives a cause ("... because ...",
+    "... occurs when ..."), which retrieval favours (TREC's answer types, for "why")."""
+    return bool(_CAUSE_QUESTION.search(question))
+
+
 def build_query(
     question: str,
     history: Sequence[str],
@@ -360,23 +375,29 @@ def build_query(
     """The search query for a question in its conversation."""
     resolved, followup = resolve_followup(question, history, force_context)
     corrections: list[tuple[str, str]] = []
-    text = resolved
     if speller is not None:
         for w in dict.fromkeys(words(resolved)):
             fixed = speller.correct(w)
             if fixed:
                 corrections.append((w, fixed))
-                text = re.sub(rf"(?i)\b{re.escape(w)}\b", fixed, text)
-    corrected = text
-    text = without_exclusions(text)
+    corrected = _corrected(resolved, corrections)
+    text = without_exclusions(corrected)
     defines = definition_subject(text)
+    # The question itself, not the earlier ones a follow-up borrows its topic from, says what it asks.
+    cause = asks_cause(_corrected(question, corrections))
     clinical, found = _lay_to_clinical(text, synonyms)
     expansions = [e for e in dict.fromkeys(found) if e.lower() not in text.lower()]
     if expansions:
         text = f"{text} ({'; '.join(expansions)})"
     return SearchQuery(
-        text, resolved, corrected, clinical, tuple(corrections), tuple(expansions), followup, defines
+        text, resolved, corrected, clinical, tuple(corrections), tuple(expansions), followup, defines, cause
     )
+
+
+def _corrected(text: str, corrections: Sequence[tuple[str, str]]) -> str:
+    for w, fixed in corrections:
+        text = re.sub(rf"(?i)\b{re.escape(w)}\b", fixed, text)
+    return text
 
 
 def _lay_to_clinical(text: str, synonyms: Mapping[tuple[str, ...], tuple[str, ...]]) -> tuple[str, list[str]]:

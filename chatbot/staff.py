@@ -113,6 +113,10 @@ def inspection_markdown(ins: Inspection) -> str:
             lines.append(f"**Spelling corrected:** {fixes}")
         if search.expansions:
             lines.append("**Synonyms added:** " + "; ".join(escape_markdown(e) for e in search.expansions))
+        wanted = [f"a definition of “{escape_markdown(search.defines)}”"] if search.defines else []
+        wanted += ["a cause (the question asks why)"] if search.asks_cause else []
+        if wanted:
+            lines.append("**Passages favoured for giving:** " + " and ".join(wanted))
     verdict = "answered" if a.answered else "**not covered**"
     lines.append(f"**Result:** {verdict}, {len(a.passages)} passage(s) shown")
     lines.append(f"**Why:** {escape_markdown(a.reason) or '(no reason given)'}")

@@ -6,6 +6,7 @@ import pytest
 
 from chatbot.query import (
     Speller,
+    asks_cause,
     build_query,
     definition_subject,
     is_followup,
@@ -236,3 +237,27 @@ def test_dont_and_doesnt_are_one_phrase(speller: Speller) -> None:
 )
 def test_the_subject_of_a_definition_question(question: str, subject: str) -> None:
     assert definition_subject(question) == subject
+
+
+@pytest.mark.parametrize(
+    ("question", "why"),
+    [
+        ("Why does myeloma become refractory?", True),
+        ("so how come it came back", True),
+        ("What causes the bone pain?", True),
+        ("what made the treatment stop working?", True),
+        ("the doctor told us, but what is the reason for all these tests?", True),
+        ("What is refractory myeloma?", False),
+        ("What treatment options are there?", False),
+        ("Can the cancer cause kidney problems?", False),  # asks about an effect, yes or no
+        ("whyte blood cells", False),  # a word that only starts like "why"
+    ],
+)
+def test_a_question_asking_why(question: str, why: bool) -> None:
+    assert asks_cause(question) is why
+
+
+def test_why_is_read_in_the_question_itself_not_the_earlier_ones() -> None:
+    speller = Speller(CORPUS_WORDS)
+    assert build_query("is it risky?", ["why is it done?"], speller, {}).asks_cause is False
+    assert build_query("why is it done?", ["what is a biopsy?"], speller, {}).asks_cause is True

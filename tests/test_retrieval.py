@@ -275,3 +275,31 @@ def test_a_definition_question_adds_the_definition_weight_to_the_defining_passag
     weight = engine.retriever.fusion.definition
     assert boosted[("Overview",)] == pytest.approx(plain[("Overview",)] + weight)
     assert boosted[("Kinds",)] == pytest.approx(plain[("Kinds",)])
+
+
+CAUSES = (
+    "Guide\n\nResistance\n\nMyeloma cells stop responding to the drugs. The drugs stop working.\n\n"
+    "Why It Happens\n\nThe drugs stop working because myeloma cells mutate and adapt to them.\n"
+)
+
+
+def test_a_why_question_adds_the_cause_weight_to_the_passage_that_explains(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, {"guide.txt": CAUSES})
+    by_section = {c.section: i for i, c in enumerate(engine.index.chunks)}
+    assert engine.retriever.explains(by_section[("Why It Happens",)])
+    assert not engine.retriever.explains(by_section[("Resistance",)])
+    search = engine.search_query("why do the drugs stop working?")
+    assert search.asks_cause
+    vector = engine.embedder.encode([search.text])[0]
+    plain = {h.chunk.section: h.score for h in engine.retriever.search(vector, terms(search.text), 2)}
+    assert plain[("Resistance",)] > plain[("Why It Happens",)]  # describes it more, explains nothing
+    hits = engine.retriever.find(vector, search, 2)
+    weight = engine.retriever.fusion.cause
+    assert {h.chunk.section: h.score for h in hits} == {
+        ("Why It Happens",): pytest.approx(plain[("Why It Happens",)] + weight),
+        ("Resistance",): pytest.approx(plain[("Resistance",)]),
+    }
+    # a question that does not ask why gets no such weight
+    other = engine.search_query("do the drugs stop working?")
+    assert not other.asks_cause
+    assert {h.chunk.section: h.score for h in engine.retriever.find(vector, other, 2)} == pytest.approx(plain)

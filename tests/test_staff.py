@@ -53,6 +53,16 @@ def test_inspection_shows_every_signal_of_the_shown_passages(fake_engine: Any) -
     assert ins.build_id == fake_engine.build_id
 
 
+def test_summary_says_which_answer_type_was_favoured(fake_engine: Any) -> None:
+    assert "**Passages favoured for giving:**" not in inspection_markdown(
+        inspect_question(fake_engine, "How is a bone marrow biopsy done?")
+    )
+    text = inspection_markdown(inspect_question(fake_engine, "What is a bone marrow biopsy?"))
+    assert "**Passages favoured for giving:** a definition of “bone marrow biopsy”" in text
+    text = inspection_markdown(inspect_question(fake_engine, "Why is a bone marrow biopsy done?"))
+    assert "**Passages favoured for giving:** a cause (the question asks why)" in text
+
+
 def test_summary_says_what_was_searched_and_why(fake_engine: Any) -> None:
     ins = inspect_question(fake_engine, "Is it risky?", ["What is CAR T-cell therapy?"])
     text = inspection_markdown(ins)
