@@ -255,6 +255,14 @@ KINDS = (
 )
 
 
+def _unweighted(engine: Engine, question: str) -> tuple[Any, np.ndarray, dict[tuple[str, ...], float]]:
+    """A question's search, its vector, and each section's score with no answer-type weight."""
+    search = engine.search_query(question)
+    vector = engine.embedder.encode([search.text])[0]
+    hits = engine.retriever.search(vector, terms(search.text), 2)
+    return search, vector, {h.chunk.section: h.score for h in hits}
+
+
 def test_a_sentence_that_defines_the_subject_is_recognised(tmp_path: Path) -> None:
     engine = _engine(tmp_path, {"guide.txt": KINDS})
     by_section = {c.section: i for i, c in enumerate(engine.index.chunks)}
@@ -266,11 +274,9 @@ def test_a_sentence_that_defines_the_subject_is_recognised(tmp_path: Path) -> No
 
 def test_a_definition_question_adds_the_definition_weight_to_the_defining_passage(tmp_path: Path) -> None:
     engine = _engine(tmp_path, {"guide.txt": KINDS})
-    search = engine.search_query("What is myeloma?")
+    search, vector, plain = _unweighted(engine, "What is myeloma?")
     assert search.defines == "myeloma"
-    vector = engine.embedder.encode([search.text])[0]
-    plain = {h.chunk.section: h.score for h in engine.retriever.search(vector, terms(search.text), 2)}
-    hits = engine.retriever.search(vector, terms(search.text), 2, defines=search.defines)
+    hits = engine.retriever.find(vector, search, 2)
     boosted = {h.chunk.section: h.score for h in hits}
     weight = engine.retriever.fusion.definition
     assert boosted[("Overview",)] == pytest.approx(plain[("Overview",)] + weight)
@@ -288,10 +294,8 @@ def test_a_why_question_adds_the_cause_weight_to_the_passage_that_explains(tmp_p
     by_section = {c.section: i for i, c in enumerate(engine.index.chunks)}
     assert engine.retriever.explains(by_section[("Why It Happens",)])
     assert not engine.retriever.explains(by_section[("Resistance",)])
-    search = engine.search_query("why do the drugs stop working?")
+    search, vector, plain = _unweighted(engine, "why do the drugs stop working?")
     assert search.asks_cause
-    vector = engine.embedder.encode([search.text])[0]
-    plain = {h.chunk.section: h.score for h in engine.retriever.search(vector, terms(search.text), 2)}
     assert plain[("Resistance",)] > plain[("Why It Happens",)]  # describes it more, explains nothing
     hits = engine.retriever.find(vector, search, 2)
     weight = engine.retriever.fusion.cause
