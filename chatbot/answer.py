@@ -311,6 +311,7 @@ class Engine:
         cosines = vectors @ vectors.T
         scores = np.asarray([h.score for h in hits])
         order = [0]
+        overlap = {hits[0].position: 0.0}
         closest = cosines[0].copy()  # each hit's highest cosine with a hit chosen so far
         left = list(range(1, len(hits)))
         while left:
@@ -318,10 +319,8 @@ class Engine:
             pick = max(left, key=lambda j: scores[j] - self.diversity * closest[j])
             order.append(pick)
             left.remove(pick)
+            overlap[hits[pick].position] = float(closest[pick])
             closest = np.maximum(closest, cosines[pick])
-        overlap = {hits[0].position: 0.0}
-        for n, j in enumerate(order[1:], start=1):
-            overlap[hits[j].position] = float(cosines[j, order[:n]].max())
         return [hits[j] for j in order], overlap
 
     def _group(self, hits: list[Hit], top_k: int) -> list[_Group]:

@@ -144,12 +144,12 @@ def _is_heading(blocks: list[_Block], j: int, style: str) -> bool:
 def parse_plain_text(text: str, fallback_title: str) -> Outline:
     """Outline a plain-text web article.
 
-        Rules: the first line is the title; bullet lines right after it are the byline; a line equal to
-        the title is dropped; a short standalone line without a final period that is followed by a
-        paragraph is a heading. The first heading style met (question, label or plain) is the section
-        level and the other styles are subsections. Two or more blank lines close a subsection (writers
-        leave a wider gap before returning to the section's own text), and so does a paragraph that opens
-    by summing up ("In conclusion, ..."). Footer markers end the content.
+    Rules: the first line is the title; bullet lines right after it are the byline; a line equal to
+    the title is dropped; a short standalone line without a final period that is followed by a
+    paragraph is a heading. The first heading style met (question, label or plain) is the section
+    level and the other styles are subsections. Two or more blank lines close a subsection (writers
+    leave a wider gap before returning to the section's own text), and so does a paragraph that
+    opens by summing up ("In conclusion, ..."). Footer markers end the content.
     """
     blocks = _blocks(text)
     if not blocks:
