@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chatbot.advice import advice_framing
+from chatbot.answer_kinds import BY_NAME, gives
 from chatbot.embedding import Embedder
 from chatbot.lexical import term_words, terms, words
 from chatbot.query import SearchQuery, Speller, build_query, specificity, synonym_table
@@ -118,6 +119,9 @@ class Answer:
     confidence: float = 0.0  # the coverage score compared with the threshold
     reason: str = ""  # why the question was or was not taken as covered, for staff
     closest_sections: tuple[str, ...] = ()  # offered to browse when not covered
+    # When not covered because the question asks for a kind of fact no passage found gives
+    # (`answer_kinds`): what it asks for, "a cost or price", which the user is told.
+    lacking: str = ""
     search: SearchQuery | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -273,6 +277,10 @@ class Engine:
             f"{found.best_cover:.2f} = {confidence:.2f}"
         )
         covered = confidence >= self.cover_threshold
+        lacking = ""
+        if covered and search.expects and not any(gives(search.expects, h.chunk.text) for h in hits):
+            # About the right topic, but without the fact asked for: no passage found names a cost.
+            covered, lacking = False, BY_NAME[search.expects].label
         if covered:
             ordered, overlap = self._diversified(hits) if method == "hybrid" else (hits, {})
             passages = tuple(
@@ -280,6 +288,9 @@ class Engine:
                 for g in self._group(ordered, top_k)
             )
             reason = f"covered: {evidence} ≥ threshold {self.cover_threshold:.2f}"
+        elif lacking:
+            passages = ()
+            reason = f"not covered: the question asks for {lacking}, and no passage found gives one"
         else:
             passages = ()
             reason = f"not covered: {evidence} is below the threshold {self.cover_threshold:.2f}"
@@ -294,6 +305,7 @@ class Engine:
             confidence=confidence,
             reason=reason,
             closest_sections=closest,
+            lacking=lacking,
             search=search,
         )
 

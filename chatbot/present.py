@@ -19,6 +19,10 @@ Linker = Callable[[Passage], str]
 
 DISCLAIMER = "Educational content from the article, not medical advice."
 NOT_COVERED = "The article does not cover this question, so I have no passage to show for it."
+NOT_COVERED_LACKING = (
+    "The article does not cover this question: it asks for {}, and no passage I found about it gives "
+    "one, so I have no passage to show for it."
+)
 ADVICE = (
     "This is a decision for you and your care team: the article cannot say what is right for you. "
     "Here is what it says, to help you talk it through with them."
@@ -125,7 +129,7 @@ def answer_blocks(answer: Answer, layout: Layout) -> list[str]:
     if answer.query and answer.query != answer.question:
         parts.append(layout.searched(answer.query))
     if not answer.answered:
-        parts.append(NOT_COVERED)
+        parts.append(NOT_COVERED_LACKING.format(answer.lacking) if answer.lacking else NOT_COVERED)
         if answer.closest_sections:
             parts.append(layout.closest(answer.closest_sections))
     else:

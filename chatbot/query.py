@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from chatbot.answer_kinds import expected_kind
 from chatbot.lexical import STOPWORDS, stem, words
 
 # Words that point back at something said before. "they" and "their" are weak: patients use them
@@ -138,6 +139,9 @@ class SearchQuery:
     followup: bool = False
     defines: str = ""  # the X of "what is X?", whose definition retrieval favours (`definition_subject`)
     asks_cause: bool = False  # a "why ...?" question, for which retrieval favours explanations
+    # The kind of fact the question asks for ("cost", "duration"...; `answer_kinds`): a passage
+    # must give one for the question to count as covered. "" for any other question.
+    expects: str = ""
 
 
 def _generic(ws: list[str], i: int) -> bool:
@@ -384,13 +388,23 @@ def build_query(
     text = without_exclusions(corrected)
     defines = definition_subject(text)
     # The question itself, not the earlier ones a follow-up borrows its topic from, says what it asks.
-    cause = asks_cause(_corrected(question, corrections))
+    own = _corrected(question, corrections)
+    cause = asks_cause(own)
     clinical, found = _lay_to_clinical(text, synonyms)
     expansions = [e for e in dict.fromkeys(found) if e.lower() not in text.lower()]
     if expansions:
         text = f"{text} ({'; '.join(expansions)})"
     return SearchQuery(
-        text, resolved, corrected, clinical, tuple(corrections), tuple(expansions), followup, defines, cause
+        text,
+        resolved,
+        corrected,
+        clinical,
+        tuple(corrections),
+        tuple(expansions),
+        followup,
+        defines,
+        cause,
+        expected_kind(own),
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from chatbot.answer import Answer, Passage
+from chatbot.answer_kinds import BY_NAME
 from chatbot.feedback import FeedbackRecord, FeedbackStore, GapCount
 from chatbot.present import escape_markdown
 from chatbot.query import SearchQuery
@@ -117,6 +118,8 @@ def inspection_markdown(ins: Inspection) -> str:
         wanted += ["a cause (the question asks why)"] if search.asks_cause else []
         if wanted:
             lines.append("**Passages favoured for giving:** " + " and ".join(wanted))
+        if search.expects:
+            lines.append(f"**Asks for:** {BY_NAME[search.expects].label} (a passage found must give one)")
     verdict = "answered" if a.answered else "**not covered**"
     lines.append(f"**Result:** {verdict}, {len(a.passages)} passage(s) shown")
     lines.append(f"**Why:** {escape_markdown(a.reason) or '(no reason given)'}")

@@ -261,3 +261,9 @@ def test_why_is_read_in_the_question_itself_not_the_earlier_ones() -> None:
     speller = Speller(CORPUS_WORDS)
     assert build_query("is it risky?", ["why is it done?"], speller, {}).asks_cause is False
     assert build_query("why is it done?", ["what is a biopsy?"], speller, {}).asks_cause is True
+
+
+def test_the_kind_of_fact_asked_for_is_read_in_the_question_itself() -> None:
+    speller = Speller(CORPUS_WORDS)
+    assert build_query("how much does it cost?", ["what is a biopsy?"], speller, {}).expects == "cost"
+    assert build_query("is it risky?", ["how much does a biopsy cost?"], speller, {}).expects == ""

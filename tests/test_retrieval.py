@@ -134,6 +134,25 @@ def test_an_unmarked_followup_that_matches_nothing_alone_is_read_in_context(tmp_
     assert answer.query.startswith("How is a bone marrow biopsy done?")
 
 
+def test_a_question_asking_for_a_cost_no_passage_gives_is_not_covered(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, {"guide.txt": GUIDE})
+    assert engine.ask("How is a bone marrow biopsy done?").answered
+    answer = engine.ask("How much does a bone marrow biopsy cost?")
+    assert not answer.answered and answer.passages == () and answer.lacking == "a cost or price"
+    assert "asks for a cost or price" in answer.reason and answer.closest_sections
+    # A follow-up is typed by its own words, and searched with its topic as ever.
+    followup = engine.ask("how much does it cost?", ["What is a bone marrow biopsy?"])
+    assert not followup.answered and followup.lacking == "a cost or price"
+    assert followup.query.startswith("What is a bone marrow biopsy?")
+
+
+def test_a_corpus_that_gives_the_cost_answers_the_same_question(tmp_path: Path) -> None:
+    priced = GUIDE.replace("microscope for myeloma cells.", "microscope for myeloma cells. It costs $900.")
+    engine = _engine(tmp_path, {"guide.txt": priced})
+    answer = engine.ask("How much does a bone marrow biopsy cost?")
+    assert answer.answered and answer.lacking == "" and "$900" in answer.passages[0].text
+
+
 def test_a_new_topic_after_a_conversation_is_searched_alone(tmp_path: Path) -> None:
     engine = _engine(tmp_path, {"guide.txt": GUIDE})
     answer = engine.ask("what damage do scans show in the bones?", ["How is a bone marrow biopsy done?"])

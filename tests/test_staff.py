@@ -61,6 +61,9 @@ def test_summary_says_which_answer_type_was_favoured(fake_engine: Any) -> None:
     assert "**Passages favoured for giving:** a definition of “bone marrow biopsy”" in text
     text = inspection_markdown(inspect_question(fake_engine, "Why is a bone marrow biopsy done?"))
     assert "**Passages favoured for giving:** a cause (the question asks why)" in text
+    assert "**Asks for:**" not in text
+    text = inspection_markdown(inspect_question(fake_engine, "How much does a bone marrow biopsy cost?"))
+    assert "**Asks for:** a cost or price (a passage found must give one)" in text
 
 
 def test_summary_says_what_was_searched_and_why(fake_engine: Any) -> None:

@@ -55,6 +55,11 @@ def test_not_covered_and_alerts_are_written_out(engine: Any) -> None:
     assert "does not cover this question" in md and "- A › B" in md
     if t.answer.alert:
         assert escape_text(t.answer.alert["message"]) in md
+    # Not covered for want of the fact asked for: the reader is told which fact.
+    lacking = replace(empty, answer=replace(empty.answer, lacking="a cost or price"))
+    assert "it asks for a cost or price, and no passage I found about it gives one" in transcript_markdown(
+        [lacking], "now"
+    )
 
 
 def test_an_empty_conversation() -> None:
