@@ -79,7 +79,7 @@ KINDS = (
             r"\b(what percent(age)?|what proportion|what fraction|how many (people|patients|persons|men"
             r"|women|children|adults|cases)|survival rates?|life expectancy|odds of"
             r"|what are (the|my|his|her|their|our) (odds|chances)"
-            r"|what('s| is) the (chance|likelihood|probability))\b"
+            r"|what(['’]?s| is) the (chance|likelihood|probability))\b"
         ),
         _pattern(
             r"\d|%|\b(percent|per cent|percentage|proportion|half|one in|out of every|majority|median|average"

@@ -20,6 +20,8 @@ from chatbot.answer_kinds import KINDS, expected_kind, gives
         ("what percentage of people are alive after five years?", "statistic"),
         ("what is the life expectancy with refractory myeloma?", "statistic"),
         ("what are his chances of beating it?", "statistic"),
+        ("whats the chance it comes back", "statistic"),
+        ("what’s the likelihood of a relapse?", "statistic"),
         ("how long does a stem cell transplant take?", "duration"),
         ("how many weeks in hospital after the transplant?", "duration"),
         # Questions whose wording asks for no particular kind of fact.
