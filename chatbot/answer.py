@@ -135,6 +135,8 @@ class Answer:
         }
         if not self.answered and self.closest_sections:
             out["closest_sections"] = list(self.closest_sections)
+        if not self.answered and self.lacking:
+            out["asks_for"] = self.lacking
         return out
 
 

@@ -140,6 +140,8 @@ def test_a_question_asking_for_a_cost_no_passage_gives_is_not_covered(tmp_path: 
     answer = engine.ask("How much does a bone marrow biopsy cost?")
     assert not answer.answered and answer.passages == () and answer.lacking == "a cost or price"
     assert "asks for a cost or price" in answer.reason and answer.closest_sections
+    assert answer.to_json()["asks_for"] == "a cost or price"
+    assert "asks_for" not in engine.ask("What is a bone marrow biopsy?").to_json()
     # A follow-up is typed by its own words, and searched with its topic as ever.
     followup = engine.ask("how much does it cost?", ["What is a bone marrow biopsy?"])
     assert not followup.answered and followup.lacking == "a cost or price"
