@@ -290,12 +290,13 @@ class Engine:
                 for g in self._group(ordered, top_k)
             )
             reason = f"covered: {evidence} ≥ threshold {self.cover_threshold:.2f}"
-        elif lacking:
-            passages = ()
-            reason = f"not covered: the question asks for {lacking}, and no passage found gives one"
         else:
             passages = ()
-            reason = f"not covered: {evidence} is below the threshold {self.cover_threshold:.2f}"
+            reason = (
+                f"not covered: the question asks for {lacking}, and no passage found gives one"
+                if lacking
+                else f"not covered: {evidence} is below the threshold {self.cover_threshold:.2f}"
+            )
         # Provenance on every answer: of the passages shown, or of the sections offered instead.
         shown = [p.source for p in passages] or [h.chunk.source for h in hits[:3]]
         return Answer(

@@ -389,7 +389,6 @@ def build_query(
     defines = definition_subject(text)
     # The question itself, not the earlier ones a follow-up borrows its topic from, says what it asks.
     own = _corrected(question, corrections)
-    cause = asks_cause(own)
     clinical, found = _lay_to_clinical(text, synonyms)
     expansions = [e for e in dict.fromkeys(found) if e.lower() not in text.lower()]
     if expansions:
@@ -399,12 +398,12 @@ def build_query(
         resolved,
         corrected,
         clinical,
-        tuple(corrections),
-        tuple(expansions),
-        followup,
-        defines,
-        cause,
-        expected_kind(own),
+        corrections=tuple(corrections),
+        expansions=tuple(expansions),
+        followup=followup,
+        defines=defines,
+        asks_cause=asks_cause(own),
+        expects=expected_kind(own),
     )
 
 
