@@ -123,6 +123,7 @@ class Answer:
     # (`answer_kinds`): what it asks for, "a cost or price", which the user is told.
     lacking: str = ""
     search: SearchQuery | None = field(default=None, compare=False)
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)  # what `search` embedded to
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -310,6 +311,7 @@ class Engine:
             closest_sections=closest,
             lacking=lacking,
             search=search,
+            vector=found.vector,
         )
 
     def _provenance(self, sources: Iterable[str]) -> tuple[str, ...]:

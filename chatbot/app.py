@@ -9,7 +9,6 @@ in the browser, no analytics, no API page; `chatbot.web` adds the security heade
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import re
@@ -34,6 +33,7 @@ from chatbot.present import (  # noqa: E402
     sources_markdown,
     unescape_markdown,
 )
+from chatbot.scratch import private_folder  # noqa: E402
 from chatbot.transcript import FILENAME, transcript_markdown  # noqa: E402
 
 log = logging.getLogger("chatbot.app")
@@ -186,12 +186,11 @@ class Transcripts:
     """Markdown files of conversations for the download button, in one private folder.
 
     Gradio copies a returned file into its own cache (cleared by `delete_cache`); ours is
-    replaced at every turn and the folder is removed when the process exits.
+    replaced at every turn and the folder is removed when the process exits (`scratch`).
     """
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="chatbot-transcripts-"))
-        atexit.register(self.close)
+        self.folder = private_folder("chatbot-transcripts-")
 
     def write(self, turns: list[Turn], previous: str | None) -> str | None:
         if previous and Path(previous).parent.parent == self.folder:
@@ -201,9 +200,6 @@ class Transcripts:
         path = Path(tempfile.mkdtemp(dir=self.folder)) / FILENAME
         path.write_text(transcript_markdown(turns, utc_now()), encoding="utf-8")
         return str(path)
-
-    def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def build_app(engine: Any, store: FeedbackStore | None = None) -> gr.Blocks:

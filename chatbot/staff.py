@@ -19,7 +19,6 @@ from chatbot.answer import Answer, Passage
 from chatbot.answer_kinds import BY_NAME
 from chatbot.feedback import FeedbackRecord, FeedbackStore, GapCount
 from chatbot.present import escape_markdown
-from chatbot.query import SearchQuery
 
 CANDIDATES = 10
 _SIGNALS = ("rank", "citation", "fused score", "dense score", "dense rank", "BM25 score", "BM25 rank")
@@ -66,14 +65,13 @@ def passage_row(n: int, p: Passage) -> Row:
     ]
 
 
-def _candidates(engine: Any, search: SearchQuery, k: int) -> list[Row]:
-    """The top chunks with all three signals, straight from the retriever when the engine has one."""
+def _candidates(engine: Any, answer: Answer, k: int) -> list[Row]:
+    """The top chunks with all three signals, straight from the retriever when the engine has one
+    (searched with the query vector the answer was found with: the question is not embedded again)."""
     retriever = getattr(engine, "retriever", None)
-    embedder = getattr(engine, "embedder", None)
-    if retriever is None or embedder is None:
+    if retriever is None or answer.search is None or answer.vector is None:
         return []
-    vector = embedder.encode([search.text])[0]
-    hits = retriever.find(vector, search, k)
+    hits = retriever.find(answer.vector, answer.search, k)
     return [
         [
             n,
@@ -93,7 +91,7 @@ def inspect_question(engine: Any, question: str, history: Sequence[str] = ()) ->
     """Run a question through the engine as the chat does, keeping every signal for review."""
     build_id = engine.build_id
     answer = engine.ask(question, list(history))
-    candidates = _candidates(engine, answer.search, CANDIDATES) if answer.search and answer.query else []
+    candidates = _candidates(engine, answer, CANDIDATES) if answer.query else []
     shown = [passage_row(n, p) for n, p in enumerate(answer.passages, start=1)]
     return Inspection(answer.question, tuple(history), answer, build_id, shown, candidates)
 

@@ -6,9 +6,7 @@ Being a separate Blocks, none of its components or data are ever part of the pat
 
 from __future__ import annotations
 
-import atexit
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from chatbot.feedback import FeedbackStore
+from chatbot.scratch import private_folder
 from chatbot.staff import (
     CANDIDATE_COLUMNS,
     FEEDBACK_COLUMNS,
@@ -34,12 +33,6 @@ RECENT = 100
 KEEP_EXPORTS_SECONDS = 600  # long enough for Gradio to copy a file into its cache
 
 
-def _exports_folder() -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="chatbot-staff-exports-"))
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
-
-
 def _prune(folder: Path) -> None:
     for old in folder.iterdir():
         if time.time() - old.stat().st_mtime > KEEP_EXPORTS_SECONDS:
@@ -51,7 +44,7 @@ def _frame(rows: list[list[Any]], columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def build_staff_app(engine: Any, store: FeedbackStore) -> gr.Blocks:
-    exports = _exports_folder()
+    exports = private_folder("chatbot-staff-exports-")
     with gr.Blocks(title="Staff review: refractory myeloma chat", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "## Staff review\nWhat patients asked, what they were shown and why, and what they thought."

@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import secrets
+import signal
+import threading
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,4 +341,24 @@ def serve(engine: Any, settings: WebSettings) -> None:
     app = create_app(engine, settings)
     staff = f", staff pages at {STAFF_PATH}" if settings.staff_enabled else ""
     log.info("serving on http://%s:%d%s (Ctrl+C to stop)", settings.host, settings.port, staff)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again. Python's
+    # default for SIGTERM (how a service manager stops a server) ends the process on the spot,
+    # skipping the clean-up registered with atexit: it is turned into an ordinary stop instead.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    log.info("stopped")
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped

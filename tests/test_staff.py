@@ -53,6 +53,17 @@ def test_inspection_shows_every_signal_of_the_shown_passages(fake_engine: Any) -
     assert ins.build_id == fake_engine.build_id
 
 
+def test_candidates_reuse_the_answers_query_vector(fake_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts: list[str] = []
+    encode = fake_engine.embedder.encode
+    monkeypatch.setattr(fake_engine.embedder, "encode", lambda t: texts.extend(t) or encode(t))
+    ins = inspect_question(fake_engine, "How is a bone marrow biopsy done?", [])
+    assert texts == [ins.answer.query]  # the search itself, and nothing more
+    assert ins.answer.vector is not None
+    hits = fake_engine.retriever.find(ins.answer.vector, ins.answer.search, CANDIDATES)
+    assert [r[-1] for r in ins.candidates] == [h.chunk.id for h in hits]
+
+
 def test_summary_says_which_answer_type_was_favoured(fake_engine: Any) -> None:
     assert "**Passages favoured for giving:**" not in inspection_markdown(
         inspect_question(fake_engine, "How is a bone marrow biopsy done?")

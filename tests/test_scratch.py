@@ -1,0 +1,110 @@
+"""Download folders (transcripts, staff exports) never outlive the server that made them.
+
+A server stopped by SIGTERM removes its own; one killed outright leaves them, and the next server
+to start removes them. The last test runs a real `chatbot serve` (the real model, a one-page
+corpus) and stops it the way a service manager does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ROOT
+from webserver import free_port
+
+from chatbot.scratch import private_folder
+
+PREFIX = "chatbot-transcripts-"
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    code = "import os; print(os.getpid())"
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+
+
+@pytest.fixture
+def tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_a_folder_is_private_and_named_for_its_process(tmp: Path) -> None:
+    folder = private_folder(PREFIX)
+    assert folder.parent == tmp and folder.is_dir()
+    assert folder.name.startswith(f"{PREFIX}{os.getpid()}-")
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_folders_of_exited_servers_are_removed_and_live_ones_kept(tmp: Path) -> None:
+    orphan = tmp / f"{PREFIX}{dead_pid()}-abc"
+    (orphan / "x").mkdir(parents=True)
+    (orphan / "x" / "conversation.md").write_text("a patient's questions", encoding="utf-8")
+    live = tmp / f"{PREFIX}{os.getppid()}-def"  # the test runner's parent is running
+    live.mkdir()
+    other_kind = tmp / f"chatbot-staff-exports-{dead_pid()}-ghi"  # cleaned by its own kind's start
+    other_kind.mkdir()
+    unnamed = tmp / f"{PREFIX}abcdefgh"  # not named for a process: not ours to judge
+    unnamed.mkdir()
+
+    private_folder(PREFIX)
+
+    assert not orphan.exists()
+    assert live.is_dir() and other_kind.is_dir() and unnamed.is_dir()
+
+
+def test_serve_stopped_by_sigterm_cleans_up_after_itself_and_a_crashed_server(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "page.md").write_text(
+        "# Myeloma\n\n## Treatment\n\nStem cell transplantation replaces damaged bone marrow.\n",
+        encoding="utf-8",
+    )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    crashed = scratch / f"chatbot-staff-exports-{dead_pid()}-old"  # a server killed with SIGKILL
+    crashed.mkdir()
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("CHATBOT_STAFF_PASSWORD", None)
+    argv = ["serve", "--port", str(port), "--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatbot", *argv, "--data", str(tmp_path / "data")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        made = list(scratch.glob("chatbot-*"))
+        assert made and not crashed.exists()
+        assert all(f"-{proc.pid}-" in f.name for f in made)
+
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped" in err and "Traceback" not in err
+    assert list(scratch.glob("chatbot-*")) == []
