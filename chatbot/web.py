@@ -333,27 +333,63 @@ def create_app(engine: Any, settings: WebSettings, store: Any = None) -> Any:
     return app
 
 
+SHUTDOWN_SECONDS = 5  # answers in progress get this long to finish when the server is stopped
+
+
 def serve(engine: Any, settings: WebSettings) -> None:
-    """Run the site until interrupted."""
+    """Run the site until interrupted (Ctrl+C or SIGTERM), then stop within seconds."""
     import uvicorn
 
     settings.check()
     app = create_app(engine, settings)
     staff = f", staff pages at {STAFF_PATH}" if settings.staff_enabled else ""
     log.info("serving on http://%s:%d%s (Ctrl+C to stop)", settings.host, settings.port, staff)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+    )
     # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again. Python's
     # default for SIGTERM (how a service manager stops a server) ends the process on the spot,
     # skipping the clean-up registered with atexit: it is turned into an ordinary stop instead.
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+        _stoppable_server(config).run()
     except (KeyboardInterrupt, _Stopped):
         pass
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     log.info("stopped")
+
+
+def _stoppable_server(config: Any) -> Any:
+    """uvicorn's server, which also ends the chat pages' open streams when asked to stop.
+
+    Each open chat page holds a Gradio heartbeat stream that never ends by itself: a graceful
+    shutdown would wait for every patient to close the tab, then cut the streams with a traceback
+    in the log. Gradio ends them when its stop event is set, as its own `launch` does on close.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            for gradio_app in _gradio_apps(config.app):
+                gradio_app.stop_event.set()
+
+    return Server(config)
+
+
+def _gradio_apps(app: Any) -> list[Any]:
+    """The Gradio apps mounted in a FastAPI app."""
+    from gradio.routes import App
+
+    return [route.app for route in app.routes if isinstance(getattr(route, "app", None), App)]
 
 
 class _Stopped(Exception):

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import ARTICLE, ROOT
-from webserver import UNSAFE_QUESTION, corpus_with_unsafe_page, fake_engine_for, serving
+from webserver import UNSAFE_QUESTION, corpus_with_unsafe_page, fake_engine_for, serve_process, serving
 
 from chatbot.cli import main
 from chatbot.feedback import DB_FILENAME, FeedbackStore, GapRecord
@@ -412,3 +412,23 @@ def test_held_out_style_check_with_the_real_model(
         stored = tab.page.evaluate("JSON.stringify(Object.entries(localStorage))")
         assert "stopped responding" not in stored and "onerror" not in stored
         assert tab.dialogs == [] and tab.remote_requests() == []
+
+
+@pytest.mark.model
+def test_serve_stops_promptly_with_a_chat_page_open(tmp_path: Path, open_tab: Callable[..., Tab]) -> None:
+    """A real `chatbot serve` stopped the way a service manager does (SIGTERM) while a patient's
+    page is open: the page's stream is ended, not waited for until the graceful limit cuts it."""
+    import signal
+
+    from chatbot.web import SHUTDOWN_SECONDS
+
+    with serve_process(tmp_path) as (proc, url):
+        tab = open_tab(url)
+        assert "Stem cell transplantation" in ask(tab, "what is a stem cell transplant").inner_text()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    assert proc.returncode == 0, err
+    assert "stopped" in err and "Traceback" not in err and "ERROR" not in err
+    assert took < SHUTDOWN_SECONDS, f"the stop waited for the open page ({took:.1f} s)"

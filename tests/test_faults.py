@@ -24,6 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -103,17 +104,18 @@ def test_cli_on_a_damaged_index_names_the_fix(
     assert captured.out == ""
 
 
-# --- serve: the same code path as `chatbot serve`, with uvicorn.run caught ---------------------------
+# --- serve: the same code path as `chatbot serve`, up to starting the server -------------------------
 
 
 @pytest.fixture
 def serve_app(fake_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Run `main(["serve", ...])` up to the point where uvicorn would start; returns the app."""
-    import uvicorn
+    import chatbot.web
 
     def start(corpus: Path, index: Path) -> Any:
         seen: dict[str, Any] = {}
-        monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app))
+        server = lambda config: SimpleNamespace(run=lambda: seen.update(app=config.app))  # noqa: E731
+        monkeypatch.setattr(chatbot.web, "_stoppable_server", server)
         code = main(["serve", *paths(corpus, index), "--data", str(tmp_path / "data")])
         return seen.get("app") if code == 0 else code
 

@@ -12,13 +12,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import ROOT
-from webserver import free_port
+from webserver import serve_process
 
 from chatbot.scratch import private_folder
 
@@ -62,49 +59,16 @@ def test_folders_of_exited_servers_are_removed_and_live_ones_kept(tmp: Path) -> 
 
 
 def test_serve_stopped_by_sigterm_cleans_up_after_itself_and_a_crashed_server(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "page.md").write_text(
-        "# Myeloma\n\n## Treatment\n\nStem cell transplantation replaces damaged bone marrow.\n",
-        encoding="utf-8",
-    )
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     crashed = scratch / f"chatbot-staff-exports-{dead_pid()}-old"  # a server killed with SIGKILL
     crashed.mkdir()
-    port = free_port()
-    env = {**os.environ, "TMPDIR": str(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    env.pop("CHATBOT_STAFF_PASSWORD", None)
-    argv = ["serve", "--port", str(port), "--corpus", str(corpus), "--index", str(tmp_path / "index")]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatbot", *argv, "--data", str(tmp_path / "data")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+    with serve_process(tmp_path, tmpdir=scratch) as (proc, _):
         made = list(scratch.glob("chatbot-*"))
         assert made and not crashed.exists()
         assert all(f"-{proc.pid}-" in f.name for f in made)
-
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "stopped" in err and "Traceback" not in err
     assert list(scratch.glob("chatbot-*")) == []

@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -153,10 +154,11 @@ def test_serve_refuses_an_exposed_host_without_a_password(
 def test_serve_binds_loopback_by_default(
     fake_model: Any, tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uvicorn
+    import chatbot.web
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    server = lambda config: SimpleNamespace(run=lambda: seen.update(vars(config)))  # noqa: E731
+    monkeypatch.setattr(chatbot.web, "_stoppable_server", server)
     argv = ["serve", "--corpus", str(corpus_dir), "--index", str(tmp_path / "index"), "--data", str(tmp_path)]
     assert main(argv) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == 7860

@@ -1,12 +1,16 @@
-"""Test helpers: a FastAPI/Gradio app served by uvicorn in a thread, and corpora with awkward pages.
+"""Test helpers: a FastAPI/Gradio app served by uvicorn in a thread, a real `chatbot serve`
+process, and corpora with awkward pages.
 
 Imported by the app, web and browser tests (pytest puts `tests/` on the path).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from conftest import CORPUS, FakeEmbedder
+from conftest import CORPUS, ROOT, FakeEmbedder
 
 # A corpus page whose text is HTML: shown as characters, never rendered or fetched.
 UNSAFE_NAME = "unsafe.md"
@@ -70,3 +74,48 @@ def serving(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# A one-page corpus: a real `chatbot serve` builds its index with the real model in seconds.
+ONE_PAGE = "# Myeloma\n\n## Treatment\n\nStem cell transplantation replaces damaged bone marrow.\n"
+
+
+@contextmanager
+def serve_process(folder: Path, tmpdir: Path | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A real `chatbot serve` (the real model, a one-page corpus under `folder`), once it answers
+    HTTP; yields the process and its base URL, and kills it if the test left it running.
+    `tmpdir` becomes its temporary folder."""
+    import httpx
+
+    corpus = folder / "corpus"
+    corpus.mkdir(exist_ok=True)
+    (corpus / "page.md").write_text(ONE_PAGE, encoding="utf-8")
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("CHATBOT_STAFF_PASSWORD", None)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    paths = ["--corpus", str(corpus), "--index", str(folder / "index"), "--data", str(folder / "data")]
+    argv = [sys.executable, "-m", "chatbot", "serve", "--port", str(port), *paths]
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"chatbot serve exited: {proc.communicate()[1]}")
+            try:
+                if httpx.get(f"{url}/", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("chatbot serve did not start within 180 s")
+            time.sleep(0.2)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
