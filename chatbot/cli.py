@@ -268,10 +268,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from chatbot.startup import warm_up
-    from chatbot.web import serve, settings_from
+    from chatbot.web import check_address, serve, settings_from
 
     settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)
     settings.check()  # refuse an exposed, password-less server before loading the model
+    check_address(settings.host, settings.port)  # and a port already taken
     engine = _engine(args, live=True)
     warm_up(engine)  # the first patient does not pay for loading the model
     serve(engine, settings)

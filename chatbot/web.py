@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import ipaddress
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -62,6 +64,34 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class ExposureError(ChatbotError):
     """Asked to serve beyond this machine without a password."""
+
+
+class AddressError(ChatbotError):
+    """The address to serve on cannot be used (a port another program holds, say)."""
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse an address that cannot be served on, in one line, before the model loads.
+
+    Otherwise the server loads the model and warms up (seconds), says it is serving, and only
+    then fails to bind with a server log line of its own.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            sock.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressError(
+                f"port {port} on {host} is already in use (another `chatbot serve`?). Stop the "
+                "program using it, or choose another port with --port N."
+            ) from None
+        raise AddressError(
+            f"cannot serve on {host}:{port} ({exc.strerror or exc}). Check --host (an address of this "
+            "machine, such as 127.0.0.1) and --port."
+        ) from None
 
 
 @dataclass(frozen=True)

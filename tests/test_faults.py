@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from conftest import FakeEmbedder
+from webserver import free_port
 
 import chatbot.app
 import chatbot.corpus
@@ -116,7 +117,8 @@ def serve_app(fake_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         seen: dict[str, Any] = {}
         server = lambda config: SimpleNamespace(run=lambda: seen.update(app=config.app))  # noqa: E731
         monkeypatch.setattr(chatbot.web, "_stoppable_server", server)
-        code = main(["serve", *paths(corpus, index), "--data", str(tmp_path / "data")])
+        port = str(free_port())  # the default 7860 may be taken by a chat running on this machine
+        code = main(["serve", *paths(corpus, index), "--data", str(tmp_path / "data"), "--port", port])
         return seen.get("app") if code == 0 else code
 
     return start

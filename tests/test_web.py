@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from webserver import UNSAFE_NAME, corpus_with_unsafe_page, fake_engine_for, serving
+from webserver import UNSAFE_NAME, corpus_with_unsafe_page, fake_engine_for, free_port, serving
 
 from chatbot.cli import main
 from chatbot.errors import ChatbotError
@@ -159,9 +160,31 @@ def test_serve_binds_loopback_by_default(
     seen: dict[str, Any] = {}
     server = lambda config: SimpleNamespace(run=lambda: seen.update(vars(config)))  # noqa: E731
     monkeypatch.setattr(chatbot.web, "_stoppable_server", server)
+    port = free_port()  # 7860 may be taken by a chat running on this machine
     argv = ["serve", "--corpus", str(corpus_dir), "--index", str(tmp_path / "index"), "--data", str(tmp_path)]
-    assert main(argv) == 0
-    assert seen["host"] == "127.0.0.1" and seen["port"] == 7860
+    assert main([*argv, "--port", str(port)]) == 0
+    assert seen["host"] == "127.0.0.1" and seen["port"] == port
+
+
+def test_serve_refuses_an_address_it_cannot_use_before_loading_the_model(
+    fake_model: Any, tmp_path: Path, corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = ["--corpus", str(corpus_dir), "--index", str(tmp_path / "index"), "--data", str(tmp_path)]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", *paths, "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: port {port} on 127.0.0.1 is already in use (another `chatbot serve`?). Stop the "
+        "program using it, or choose another port with --port N."
+    )
+    assert not (tmp_path / "index").exists()  # refused before the index was built or the model loaded
+
+    assert main(["serve", *paths, "--host", "no-such-host.invalid", "--auth", "a:b"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: cannot serve on no-such-host.invalid:7860 (") and "--host" in line
 
 
 def _fill(data: Path) -> None:
