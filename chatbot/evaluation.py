@@ -48,6 +48,9 @@ class EvalReport:
     misses: tuple[str, ...]
     # (threshold, share of answerable questions answered, share of off-topic ones declined)
     tradeoff: tuple[tuple[float, float, float], ...] = ()
+    # Of the answered questions, how many were flagged tentative: (answerable, off-topic) counts of
+    # (tentative, answered). Tentative answers should hold most off-topic answers and few others.
+    tentative: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
 
     def to_json(self) -> dict[str, Any]:
         def score(s: KindScore) -> dict[str, float]:
@@ -63,6 +66,10 @@ class EvalReport:
                 {"threshold": t, "answered": round(a, 4), "declined": round(d, 4)}
                 for t, a, d in self.tradeoff
             ],
+            "tentative": {
+                kind: {"tentative": t, "answered": n}
+                for kind, (t, n) in zip(("answerable", "offtopic"), self.tentative, strict=True)
+            },
         }
 
 
@@ -129,9 +136,13 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
     offtopic = 0
     misses = []
     confidences: dict[bool, list[float]] = {True: [], False: []}
+    tentative: dict[bool, list[int]] = {True: [0, 0], False: [0, 0]}
     for case in cases:
         answer = engine.ask(case.question, case.history, top_k)
         confidences[bool(case.expected)].append(answer.confidence)
+        if answer.answered:
+            tentative[bool(case.expected)][0] += answer.tentative
+            tentative[bool(case.expected)][1] += 1
         if not case.expected:
             offtopic += 1
             declined += not answer.answered
@@ -151,6 +162,7 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
         answerable_answered=answered / n_answerable if n_answerable else 0.0,
         misses=tuple(misses),
         tradeoff=_tradeoff(confidences[True], confidences[False]),
+        tentative=((tentative[True][0], tentative[True][1]), (tentative[False][0], tentative[False][1])),
     )
 
 
@@ -178,6 +190,9 @@ def format_report(report: EvalReport) -> str:
         lines.append(
             f"off-topic declined ('not covered'): {report.offtopic_declined:.3f} of {report.offtopic_n}"
         )
+    (at, an), (ot, on) = report.tentative
+    off_topic = f", {ot} of {on} off-topic" if on else ""
+    lines.append(f"answered tentatively: {at} of {an} answerable{off_topic}")
     if report.misses:
         lines.append("missed in top 3: " + ", ".join(report.misses))
     if report.tradeoff and report.offtopic_n:

@@ -23,6 +23,7 @@ NOT_COVERED_LACKING = (
     "The article does not cover this question: it asks for {}, and no passage I found about it gives "
     "one, so I have no passage to show for it."
 )
+TENTATIVE = "The article may not answer this exactly: these are the closest passages it has."
 ADVICE = (
     "This is a decision for you and your care team: the article cannot say what is right for you. "
     "Here is what it says, to help you talk it through with them."
@@ -133,6 +134,8 @@ def answer_blocks(answer: Answer, layout: Layout) -> list[str]:
         if answer.closest_sections:
             parts.append(layout.closest(answer.closest_sections))
     else:
+        if answer.tentative:
+            parts.append(TENTATIVE)
         if answer.advice:
             parts.append(layout.advice)
         if layout.intro:

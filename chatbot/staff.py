@@ -118,7 +118,7 @@ def inspection_markdown(ins: Inspection) -> str:
             lines.append("**Passages favoured for giving:** " + " and ".join(wanted))
         if search.expects:
             lines.append(f"**Asks for:** {BY_NAME[search.expects].label} (a passage found must give one)")
-    verdict = "answered" if a.answered else "**not covered**"
+    verdict = ("answered, tentatively" if a.tentative else "answered") if a.answered else "**not covered**"
     lines.append(f"**Result:** {verdict}, {len(a.passages)} passage(s) shown")
     lines.append(f"**Why:** {escape_markdown(a.reason) or '(no reason given)'}")
     if a.alert:

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chatbot.answer import Engine
+from chatbot.answer import TENTATIVE_MARGIN, Engine
 from chatbot.indexer import build_index
 from chatbot.lexical import terms
+from chatbot.present import TENTATIVE, answer_text
 from chatbot.retrieval import Fusion
 from chatbot.store import load_build
 from tests.conftest import FakeEmbedder
@@ -219,6 +220,22 @@ def test_not_covered_offers_sections_instead_of_passages(
     assert not answer.answered and answer.passages == ()
     assert answer.closest_sections and "not covered" in answer.reason
     assert answer.provenance  # even a refusal says which article it searched
+
+
+def test_an_answer_that_only_just_clears_the_threshold_is_tentative(
+    built_index: Any, index_dir: Path
+) -> None:
+    index, question = load_build(index_dir), "How is a bone marrow biopsy done?"
+    confidence = Engine(index, FakeEmbedder()).ask(question).confidence
+    just = Engine(index, FakeEmbedder(), cover_threshold=confidence - TENTATIVE_MARGIN / 2).ask(question)
+    assert just.answered and just.tentative and "tentative" in just.reason
+    assert just.to_json()["tentative"] is True
+    assert TENTATIVE in answer_text(just)
+    clear = Engine(index, FakeEmbedder(), cover_threshold=confidence - TENTATIVE_MARGIN * 2).ask(question)
+    assert clear.answered and not clear.tentative and "tentative" not in clear.to_json()
+    assert TENTATIVE not in answer_text(clear)
+    above = Engine(index, FakeEmbedder(), cover_threshold=confidence + 0.01).ask(question)
+    assert not above.answered and not above.tentative and TENTATIVE not in answer_text(above)
 
 
 def test_json_output_has_query_highlights_and_advice(fake_engine: Engine) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,16 @@ def test_summary_says_what_was_searched_and_why(fake_engine: Any) -> None:
     assert "**Searched for:**" in text and "**Why:** covered" in text
     assert "**Earlier questions:** What is CAR T\\-cell therapy?" in text
     assert fake_engine.build_id in text
+
+
+def test_summary_says_an_answer_is_tentative(tmp_path: Path, corpus_dir: Path, fake_engine: Any) -> None:
+    question = "How is a bone marrow biopsy done?"
+    confident = inspection_markdown(inspect_question(fake_engine, question))
+    assert re.search(r"\*\*Result:\*\* answered, \d", confident)
+    near = fake_engine.ask(question).confidence - 0.05  # clears it by less than the margin
+    engine = fake_engine_for(corpus_dir, tmp_path / "near", cover_threshold=near)
+    text = inspection_markdown(inspect_question(engine, question))
+    assert "**Result:** answered, tentatively," in text and ": tentative" in text
 
 
 def test_summary_of_a_question_that_is_not_covered(tmp_path: Path, corpus_dir: Path) -> None:
