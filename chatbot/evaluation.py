@@ -136,13 +136,12 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
     offtopic = 0
     misses = []
     confidences: dict[bool, list[float]] = {True: [], False: []}
-    tentative: dict[bool, list[int]] = {True: [0, 0], False: [0, 0]}
+    flagged: dict[bool, list[bool]] = {True: [], False: []}  # `tentative` of each answered question
     for case in cases:
         answer = engine.ask(case.question, case.history, top_k)
         confidences[bool(case.expected)].append(answer.confidence)
         if answer.answered:
-            tentative[bool(case.expected)][0] += answer.tentative
-            tentative[bool(case.expected)][1] += 1
+            flagged[bool(case.expected)].append(answer.tentative)
         if not case.expected:
             offtopic += 1
             declined += not answer.answered
@@ -162,7 +161,7 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
         answerable_answered=answered / n_answerable if n_answerable else 0.0,
         misses=tuple(misses),
         tradeoff=_tradeoff(confidences[True], confidences[False]),
-        tentative=((tentative[True][0], tentative[True][1]), (tentative[False][0], tentative[False][1])),
+        tentative=((sum(flagged[True]), len(flagged[True])), (sum(flagged[False]), len(flagged[False]))),
     )
 
 
