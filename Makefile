@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run index test lint bench clean
+.PHONY: install run index test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The inner loop: every test but the `slow` ones (real serve, index and CLI processes, the browser).
+# `make test` still runs everything: it is what the README and CI promise.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 # Latency, load over HTTP, cold start and memory, each against a baseline of the same run;
 # writes reports/bench.json and reports/bench.md. E.g. make bench BENCH_ARGS="--durations 5 5 30".

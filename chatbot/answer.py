@@ -13,12 +13,13 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
 from chatbot.advice import advice_framing
 from chatbot.answer_kinds import BY_NAME, gives
+from chatbot.answerer import DEFAULT_TOP_K, Answerer
 from chatbot.embedding import Embedder
 from chatbot.lexical import term_words, terms, words
 from chatbot.query import SearchQuery, Speller, build_query, specificity, synonym_table
@@ -26,7 +27,6 @@ from chatbot.retrieval import FUSION, Fusion, Hit, Retriever
 from chatbot.safety import check_message
 from chatbot.store import StoredIndex
 
-DEFAULT_TOP_K = 3
 MAX_TOP_K = 20
 # Questions are short; a pasted page is cut here, at a word boundary, so that a huge input costs
 # no more than a long question (the model itself reads only the first 256 tokens).
@@ -96,19 +96,6 @@ class Passage:
     bm25_rank: int | None = None
     overlap: float = 0.0  # highest cosine with a passage shown above it (the `DIVERSITY` penalty)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "text": self.text,
-            "source": self.source,
-            "section": self.section,
-            "score": round(self.score, 6),
-            "start": self.start,
-            "end": self.end,
-            "highlights": [list(h) for h in self.highlights],
-            "ranks": {"dense": self.dense_rank, "bm25": self.bm25_rank},
-        }
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -130,23 +117,6 @@ class Answer:
     lacking: str = ""
     search: SearchQuery | None = field(default=None, compare=False)
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)  # what `search` embedded to
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "question": self.question,
-            "query": self.query,
-            "answered": self.answered,
-            "alert": self.alert,
-            "advice": self.advice,
-            "passages": [p.to_json() for p in self.passages],
-        }
-        if not self.answered and self.closest_sections:
-            out["closest_sections"] = list(self.closest_sections)
-        if not self.answered and self.lacking:
-            out["asks_for"] = self.lacking
-        if self.answered and self.tentative:
-            out["tentative"] = True
-        return out
 
 
 def clean_question(text: str) -> str:
@@ -185,7 +155,7 @@ class _Found:
         return self.best_sentence + LEXICAL_WEIGHT * self.best_cover
 
 
-class Engine:
+class Engine(Answerer):
     """Holds the loaded index and the model; answers questions."""
 
     def __init__(
@@ -196,11 +166,11 @@ class Engine:
         fusion: Fusion = FUSION,
         diversity: float = DIVERSITY,
     ) -> None:
-        self.index = index
+        self._index = index
         self.embedder = embedder
         self.cover_threshold = cover_threshold
         self.diversity = diversity
-        self.retriever = Retriever(index, fusion)
+        self._retriever = Retriever(index, fusion)
         self.speller = Speller(
             (w for c in index.chunks for w in words(c.lexical_text)),
             protected=(w for key in index.synonyms for w in words(key)),
@@ -215,6 +185,14 @@ class Engine:
     @property
     def build_id(self) -> str:
         return self.index.manifest.build_id
+
+    @property
+    def index(self) -> StoredIndex:
+        return self._index
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._retriever
 
     def search_query(
         self, question: str, history: Sequence[str] = (), force_context: bool = False
@@ -336,7 +314,7 @@ class Engine:
         if len(hits) < 3 or not self.diversity:
             return hits, {}
         at = np.asarray([h.position for h in hits], dtype=np.int64)
-        vectors = np.asarray(self.index.faiss_index.reconstruct_batch(at), dtype=np.float32)
+        vectors = self.index.dense.vectors(at)
         cosines = vectors @ vectors.T
         scores = np.asarray([h.score for h in hits])
         order = [0]
@@ -432,3 +410,22 @@ class Engine:
         order = np.argsort(-sims, kind="stable")[:MAX_HIGHLIGHTS]
         chosen = sorted(spans[i] for i in order if sims[i] >= best - HIGHLIGHT_MARGIN)
         return tuple(dict.fromkeys(chosen))
+
+
+def open_engine(
+    corpus_dir: Path = Path("corpus"),
+    index_dir: Path = Path("index"),
+    embedder: Embedder | None = None,
+    *,
+    progress: bool = False,
+) -> Engine:
+    """The engine over an index, built first when missing or stale (the real model by default).
+
+    What `chatbot ask` and `chatbot eval` use; a library user's one call:
+    `open_engine().ask("what is refractory myeloma?")`.
+    """
+    from chatbot.embedding import MiniLMEmbedder
+    from chatbot.indexer import open_index
+
+    embedder = embedder or MiniLMEmbedder()
+    return Engine(open_index(corpus_dir, index_dir, embedder, progress=progress), embedder)

@@ -22,6 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from chatbot.answer import MAX_QUESTION_CHARS, Passage, clean_question  # noqa: E402
+from chatbot.answerer import Answerer  # noqa: E402
 from chatbot.article_view import article_url  # noqa: E402
 from chatbot.conversation import Turn, feedback_record, find_turn, gap_record, vote_of  # noqa: E402
 from chatbot.errors import ChatbotError  # noqa: E402
@@ -103,7 +104,7 @@ def passage_link(p: Passage) -> str:
 
 
 def respond(
-    engine: Any,
+    engine: Answerer,
     message: str,
     history: list[Message] | None,
     turns: list[Turn] | None = None,
@@ -202,7 +203,7 @@ class Transcripts:
         return str(path)
 
 
-def build_app(engine: Any, store: FeedbackStore | None = None) -> gr.Blocks:
+def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks:
     """The patient chat. `store` keeps votes and content gaps; None keeps nothing."""
     transcripts = Transcripts()
     with gr.Blocks(title="Refractory myeloma questions", delete_cache=(1800, 3600)) as demo:

@@ -19,7 +19,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from chatbot.chunking import CITATION_SEP, Chunk
-from chatbot.errors import ChatbotError
+from chatbot.errors import ArticleNotFoundError
 from chatbot.store import StoredIndex
 
 ARTICLE_PATH = "/article"
@@ -37,10 +37,6 @@ mark { background: #fff3a3; padding: 0 .1em; }
 nav ul { padding-left: 1.2rem; } .note { color: #52606d; font-size: .9em; }
 .stale { border-left: 4px solid #d97706; padding-left: .8rem; }
 """
-
-
-class ArticleNotFoundError(ChatbotError):
-    """The page was asked for a document the index does not hold."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from chatbot.corpus import Document, document_from_record
 from chatbot.embedding import Embedder, encode_all
 from chatbot.errors import InputError
 from chatbot.store import Manifest, StoredIndex
+from chatbot.vectors import build_dense
 
 METHODS = ("bm25", "dense", "hybrid")
 CHUNK_DEPTH = 400  # chunks read per retriever: enough distinct documents for Recall@100
@@ -83,8 +84,6 @@ def build_memory_index(
     progress: bool = True,
 ) -> StoredIndex:
     """An in-memory index of the documents, embeddings cached on disk by content hash."""
-    import faiss
-
     from chatbot.store import StoredDocument
 
     chunks = chunk_corpus(documents, settings)
@@ -103,8 +102,7 @@ def build_memory_index(
             with open(tmp, "wb") as fh:
                 np.save(fh, array)
             tmp.replace(folder / name)
-    dense = faiss.IndexFlatIP(embedder.dim)
-    dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    dense = build_dense(vectors, threshold=len(vectors))  # exact: benchmark scores are not approximate
     manifest = Manifest(
         "memory", "", embedder.model_id, embedder.dim, settings.as_dict(), key, len(documents), len(chunks)
     )

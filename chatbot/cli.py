@@ -10,24 +10,18 @@ import argparse
 import io
 import json
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any
 
-from chatbot.errors import ChatbotError, InputError
+from chatbot.errors import ChatbotError, InputError, UsageError
 
 if TYPE_CHECKING:
     from chatbot.answer import Engine
     from chatbot.query import SearchQuery
 
 log = logging.getLogger("chatbot")
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
-
-
-class UsageError(Exception):
-    """Arguments that do not fit together; reported like argparse's own usage errors (exit 2)."""
 
 
 def _paths(parser: argparse.ArgumentParser, *, corpus: bool = True) -> None:
@@ -158,25 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _engine(args: argparse.Namespace, *, live: bool = False) -> Engine:
-    """The engine over the index; `live` follows new builds without a restart (for serve), and
-    starts on a damaged index by rebuilding it (see `chatbot.startup`)."""
-    from chatbot.answer import Engine
-    from chatbot.embedding import BatchingEmbedder, Embedder, MiniLMEmbedder
-    from chatbot.indexer import open_index
-    from chatbot.startup import open_for_serving
+def _engine(args: argparse.Namespace) -> Engine:
+    """The engine over the index, built first when missing or stale (`ask`, `eval`)."""
+    from chatbot.answer import open_engine
 
-    # Serving, questions that arrive together share one model call.
-    embedder: Embedder = BatchingEmbedder(MiniLMEmbedder()) if live else MiniLMEmbedder()
-    opener = open_for_serving if live else open_index
-    index = opener(args.corpus, args.index, embedder, progress=sys.stderr.isatty())
-    engine = Engine(index, embedder)
-    if not live:
-        return engine
-    from chatbot.live import LiveEngine
-
-    # LiveEngine answers like Engine (ask, build_id, index, search_query, the rest passed through).
-    return cast("Engine", LiveEngine(engine, args.index))
+    return open_engine(args.corpus, args.index, progress=sys.stderr.isatty())
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -212,44 +192,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_request(line: str) -> tuple[str, list[str]]:
-    """One line of the batch protocol: a JSON object with question/history, or a JSON string."""
-    if _UNDECODABLE.search(line):  # bytes that were not UTF-8, kept by errors="surrogateescape"
-        raise InputError("not UTF-8 text; send the line as UTF-8")
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON ({exc.msg} at column {exc.colno})") from None
-    except (RecursionError, ValueError) as exc:  # nested too deep, an integer too long
-        raise InputError(f"not usable JSON ({str(exc).split('(')[0].strip()})") from None
-    if isinstance(data, str):
-        return data, []
-    if not isinstance(data, dict):
-        raise InputError('expected an object {"question": ..., "history": [...]} or a string')
-    question = data.get("question")
-    if not isinstance(question, str):
-        raise InputError('"question" must be a string')
-    history = data.get("history", [])
-    if history is None:
-        history = []
-    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-        raise InputError('"history" must be a list of strings (earlier questions, oldest first)')
-    return question, history
-
-
-def _ask_json(engine: Engine, top_k: int, stdin: TextIO, stdout: TextIO) -> int:
-    for n, line in enumerate(stdin, start=1):
-        out: dict[str, Any]
-        try:
-            question, history = parse_request(line)
-            out = engine.ask(question, history, top_k).to_json()
-        except InputError as exc:
-            out = {"error": f"line {n}: {exc}"}
-        stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
-        stdout.flush()
-    return 0
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     if args.json and args.question is not None:
         raise UsageError("give the questions on stdin with --json, not as an argument")
@@ -259,7 +201,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         if isinstance(sys.stdin, io.TextIOWrapper):  # a line that is not UTF-8 gets an error line
             sys.stdin.reconfigure(errors="surrogateescape")
-        return _ask_json(engine, args.top_k, sys.stdin, sys.stdout)
+        from chatbot.protocol import answer_lines
+
+        answer_lines(engine, sys.stdin, sys.stdout, args.top_k)
+        return 0
     from chatbot.present import answer_text
 
     print(answer_text(engine.ask(args.question, top_k=args.top_k)))
@@ -267,13 +212,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from chatbot.startup import warm_up
+    from chatbot.startup import serving_engine, warm_up
     from chatbot.web import check_address, serve, settings_from
 
     settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)
     settings.check()  # refuse an exposed, password-less server before loading the model
     check_address(settings.host, settings.port)  # and a port already taken
-    engine = _engine(args, live=True)
+    engine = serving_engine(args.corpus, args.index, progress=sys.stderr.isatty())
     warm_up(engine)  # the first patient does not pay for loading the model
     serve(engine, settings)
     return 0

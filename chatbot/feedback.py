@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from chatbot.errors import ChatbotError
+from chatbot.errors import FeedbackStoreError, InvalidFeedbackError
 
 SCHEMA_VERSION = 1
 DB_FILENAME = "feedback.sqlite3"
@@ -34,18 +34,6 @@ VOTES = ("like", "dislike")
 REASONS = ("wrong-passage", "not-answered", "hard-to-understand", "other")
 
 logger = logging.getLogger("chatbot.feedback")
-
-
-class FeedbackError(ChatbotError):
-    """Base of this module's errors; a ChatbotError, so the CLI prints one line."""
-
-
-class InvalidFeedbackError(FeedbackError, ValueError):
-    """A record or argument has a value the store does not accept."""
-
-
-class FeedbackStoreError(FeedbackError):
-    """The database cannot be read, or was written by a newer schema."""
 
 
 def default_data_dir() -> Path:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from chatbot.ann import ANN_THRESHOLD, ann_settings, build_dense, kind
 from chatbot.changes import Catalog, Plan, make_catalog, plan
 from chatbot.chunking import Chunk, ChunkSettings, chunk_document
 from chatbot.corpus import (
@@ -45,6 +44,7 @@ from chatbot.store import (
     read_manifest,
     write_build,
 )
+from chatbot.vectors import ANN_THRESHOLD, ann_settings, build_dense
 
 log = logging.getLogger("chatbot.index")
 EMBED_BATCH = 256
@@ -242,7 +242,7 @@ def build_index(
             corpus_hash=digest,
             documents=len(docs),
             chunks=len(chunks),
-            ann=kind(dense),
+            ann=dense.kind,
             settings=options.settings(),
             skipped=[str(p) for p in scan.problems],
         )

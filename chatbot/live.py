@@ -17,17 +17,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from chatbot.answer import DEFAULT_TOP_K, Answer, Engine
+from chatbot.answer import Answer, Engine
+from chatbot.answerer import DEFAULT_TOP_K, Answerer
+from chatbot.embedding import Embedder
 from chatbot.query import SearchQuery
+from chatbot.retrieval import Retriever
 from chatbot.store import MANIFEST, StoredIndex, load_build, read_manifest
 
 log = logging.getLogger("chatbot.live")
 CHECK_INTERVAL = 1.0  # seconds between two looks at the manifest
 
 
-class LiveEngine:
+class LiveEngine(Answerer):
     """Answers like `Engine`, always from the newest build that loaded without error."""
 
     def __init__(
@@ -79,10 +81,16 @@ class LiveEngine:
     def index(self) -> StoredIndex:
         return self.engine.index
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.engine, name)
+    @property
+    def retriever(self) -> Retriever:
+        return self.engine.retriever
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.engine.embedder
+
+    def clear_cache(self) -> None:
+        self.engine.clear_cache()
 
     # --- following the manifest ---------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Find the chunks that answer a query: dense (FAISS) and BM25, fused.
+"""Find the chunks that answer a query: dense (the `VectorIndex`) and BM25, fused.
 
 Both retrievers rank the same chunks. Their candidates are scored by a weighted sum of the chunk's
 cosine, its best sentence's cosine, its BM25 score divided by the query's best, and the answer type:
@@ -119,7 +119,7 @@ class Retriever:
             return np.zeros(0, dtype=np.float32)
         scores = np.full(n, -1.0, dtype=np.float32)
         k = min(n, max(depth, 1))
-        found, ids = self.index.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+        found, ids = self.index.dense.search(query_vector.reshape(1, -1), k)
         keep = ids[0] >= 0
         scores[ids[0][keep]] = found[0][keep]
         return scores
@@ -195,7 +195,7 @@ class Retriever:
         # memory already; reading them from the memory-mapped `vectors.npy` would page in a second
         # copy (60 MB at MedQuAD's size).
         at = np.asarray(candidates, dtype=np.int64)
-        cosine = np.asarray(self.index.faiss_index.reconstruct_batch(at), dtype=np.float32) @ query_vector
+        cosine = self.index.dense.vectors(at) @ query_vector
         dense[at] = cosine  # what staff see as the chunk's cosine is the one that was fused
         top = float(lexical.max()) if len(lexical) else 0.0
         bm25 = lexical[at] / top if top > 0 else np.zeros(len(at), dtype=np.float32)

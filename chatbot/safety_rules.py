@@ -21,7 +21,7 @@ from typing import Any
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from chatbot.errors import ChatbotError
+from chatbot.errors import SafetyRulesError
 
 RULES_PATH = Path(__file__).parent / "rules" / "safety.toml"
 KINDS = ("emergency", "crisis", "urgent")
@@ -33,10 +33,6 @@ CONTEXT_FILTERS = ("negation", "hypothetical", "history", "question")
 # Chat messages are short; a pasted document is not. Danger is usually said at the start or the
 # end, so a long text is checked on its head and tail: this bounds the time per message.
 MAX_CHARS, HEAD_CHARS, TAIL_CHARS = 4000, 3000, 1000
-
-
-class SafetyRulesError(ChatbotError):
-    """The rules file is missing or malformed; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)

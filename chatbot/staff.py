@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from chatbot.answer import Answer, Passage
 from chatbot.answer_kinds import BY_NAME
+from chatbot.answerer import Answerer
 from chatbot.feedback import FeedbackRecord, FeedbackStore, GapCount
 from chatbot.present import escape_markdown
 
@@ -65,7 +66,7 @@ def passage_row(n: int, p: Passage) -> Row:
     ]
 
 
-def _candidates(engine: Any, answer: Answer, k: int) -> list[Row]:
+def _candidates(engine: Answerer, answer: Answer, k: int) -> list[Row]:
     """The top chunks with all three signals, straight from the retriever when the engine has one
     (searched with the query vector the answer was found with: the question is not embedded again)."""
     retriever = getattr(engine, "retriever", None)
@@ -87,7 +88,7 @@ def _candidates(engine: Any, answer: Answer, k: int) -> list[Row]:
     ]
 
 
-def inspect_question(engine: Any, question: str, history: Sequence[str] = ()) -> Inspection:
+def inspect_question(engine: Answerer, question: str, history: Sequence[str] = ()) -> Inspection:
     """Run a question through the engine as the chat does, keeping every signal for review."""
     build_id = engine.build_id
     answer = engine.ask(question, list(history))

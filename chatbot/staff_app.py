@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from chatbot.answerer import Answerer
 from chatbot.feedback import FeedbackStore
 from chatbot.scratch import private_folder
 from chatbot.staff import (
@@ -43,7 +44,7 @@ def _frame(rows: list[list[Any]], columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns))
 
 
-def build_staff_app(engine: Any, store: FeedbackStore) -> gr.Blocks:
+def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
     exports = private_folder("chatbot-staff-exports-")
     with gr.Blocks(title="Staff review: refractory myeloma chat", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(

@@ -22,17 +22,21 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from chatbot.answerer import Answerer
 from chatbot.embedding import Embedder
 from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError
 from chatbot.store import StoredIndex
+
+if TYPE_CHECKING:
+    from chatbot.live import LiveEngine
 
 log = logging.getLogger("chatbot.startup")
 WARM_UP_QUESTION = "What is refractory myeloma?"
 
 
-def warm_up(engine: Any) -> float:
+def warm_up(engine: Answerer) -> float:
     """Answer one question before the server opens, then forget it; returns the seconds it took.
 
     The first answer otherwise pays for loading the model and for every lazy first use on the
@@ -69,3 +73,16 @@ def open_for_serving(
             raise exc from None  # vectors of another model would answer nonsense
         log.warning("%s Serving the existing index (build %s) meanwhile.", exc, stored.manifest.build_id)
         return stored
+
+
+def serving_engine(corpus_dir: Path, index_dir: Path, *, progress: bool = False) -> LiveEngine:
+    """The engine `chatbot serve` answers with: questions that arrive together share one model
+    call (`BatchingEmbedder`), a damaged index is rebuilt at start (`open_for_serving`), and each
+    new build is served without a restart (`LiveEngine`)."""
+    from chatbot.answer import Engine
+    from chatbot.embedding import BatchingEmbedder, MiniLMEmbedder
+    from chatbot.live import LiveEngine
+
+    embedder = BatchingEmbedder(MiniLMEmbedder())
+    index = open_for_serving(corpus_dir, index_dir, embedder, progress=progress)
+    return LiveEngine(Engine(index, embedder), index_dir)

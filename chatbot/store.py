@@ -27,6 +27,7 @@ import numpy as np
 from chatbot.chunking import Chunk
 from chatbot.corpus import Provenance
 from chatbot.errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from chatbot.vectors import VectorIndex, load_dense
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -74,14 +75,14 @@ class StoredDocument:
 
 @dataclass(frozen=True)
 class StoredIndex:
-    """A loaded build: chunks, their vectors, sentence vectors, the FAISS index, the documents."""
+    """A loaded build: chunks, their vectors, sentence vectors, the dense index, the documents."""
 
     manifest: Manifest
     chunks: tuple[Chunk, ...]
     vectors: np.ndarray
     sentence_vectors: np.ndarray  # rows for every chunk's sentences, chunk after chunk
     sentence_offsets: np.ndarray  # chunk i's sentences are rows offsets[i]:offsets[i+1]
-    faiss_index: Any
+    dense: VectorIndex
     documents: dict[str, StoredDocument]
     synonyms: dict[str, list[str]]
 
@@ -163,15 +164,13 @@ def write_build(
     chunks: Sequence[Chunk],
     vectors: np.ndarray,
     sentence_vectors: np.ndarray,
-    faiss_index: Any,
+    dense: VectorIndex,
     documents: dict[str, StoredDocument],
     synonyms: dict[str, list[str]],
     catalog: dict[str, Any] | None = None,
     keys: Sequence[str] | None = None,
 ) -> Manifest:
     """Write a complete build folder, then switch the manifest to it. Call under build_lock."""
-    import faiss
-
     try:
         previous = read_manifest(index_dir)
     except IndexCorruptError:
@@ -197,7 +196,7 @@ def write_build(
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float32))
-        faiss.write_index(faiss_index, str(tmp / "dense.faiss"))
+        dense.save(tmp / "dense.faiss")
         docs = {src: {"text": d.text, "provenance": asdict(d.provenance)} for src, d in documents.items()}
         (tmp / "documents.json").write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
         (tmp / "synonyms.json").write_text(json.dumps(synonyms, ensure_ascii=False), encoding="utf-8")
@@ -244,8 +243,6 @@ def check_build(index_dir: Path, manifest: Manifest) -> Path:
 
 def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex:
     """Load the build the manifest names, checking every file against it."""
-    import faiss
-
     manifest = manifest or read_manifest(index_dir)
     if manifest is None:
         raise IndexMissingError(
@@ -256,20 +253,20 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
         chunks = tuple(_read_chunks(folder / "chunks.jsonl"))
         vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
-        faiss_index = faiss.read_index(str(folder / "dense.faiss"))
+        dense = load_dense(folder / "dense.faiss")
         docs = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
         documents = {src: StoredDocument(d["text"], Provenance(**d["provenance"])) for src, d in docs.items()}
         synonyms = json.loads((folder / "synonyms.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
-    if not (len(chunks) == manifest.chunks == faiss_index.ntotal == vectors.shape[0]):
+    if not (len(chunks) == manifest.chunks == dense.count == vectors.shape[0]):
         raise _corrupt(index_dir, "chunk, vector and index counts disagree")
-    if faiss_index.d != manifest.dim or vectors.shape[1] != manifest.dim:
+    if dense.dim != manifest.dim or vectors.shape[1] != manifest.dim:
         raise _corrupt(index_dir, f"vectors are not {manifest.dim}-dimensional")
     offsets = np.cumsum([0] + [len(c.sentences) for c in chunks])
     if sentence_vectors.shape[0] != offsets[-1]:
         raise _corrupt(index_dir, "sentence vectors do not match the chunks")
-    return StoredIndex(manifest, chunks, vectors, sentence_vectors, offsets, faiss_index, documents, synonyms)
+    return StoredIndex(manifest, chunks, vectors, sentence_vectors, offsets, dense, documents, synonyms)
 
 
 def load_vectors(
@@ -277,7 +274,7 @@ def load_vectors(
 ) -> tuple[list[Chunk], list[str], np.ndarray, np.ndarray]:
     """A build's chunks, their embedding keys ("" in builds from before keys), their vectors and
     sentence vectors (memory-mapped), for reuse by the next build: what `load_build` reads,
-    without the FAISS index and the documents."""
+    without the dense index and the documents."""
     folder = check_build(index_dir, manifest)
     try:
         rows = list(_read_rows(folder / "chunks.jsonl"))

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatbot.errors import ChatbotError
+from chatbot.answerer import Answerer
+from chatbot.errors import AddressError, ChatbotError, ExposureError
 
 log = logging.getLogger("chatbot.web")
 
@@ -60,14 +61,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class ExposureError(ChatbotError):
-    """Asked to serve beyond this machine without a password."""
-
-
-class AddressError(ChatbotError):
-    """The address to serve on cannot be used (a port another program holds, say)."""
 
 
 def check_address(host: str, port: int) -> None:
@@ -315,7 +308,7 @@ async def _plain(send: Send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": text.encode()})
 
 
-def create_app(engine: Any, settings: WebSettings, store: Any = None) -> Any:
+def create_app(engine: Answerer, settings: WebSettings, store: Any = None) -> Any:
     """The FastAPI app: article page, staff app (when enabled), patient chat, security layers."""
     import gradio as gr
     from fastapi import FastAPI
@@ -366,7 +359,7 @@ def create_app(engine: Any, settings: WebSettings, store: Any = None) -> Any:
 SHUTDOWN_SECONDS = 5  # answers in progress get this long to finish when the server is stopped
 
 
-def serve(engine: Any, settings: WebSettings) -> None:
+def serve(engine: Answerer, settings: WebSettings) -> None:
     """Run the site until interrupted (Ctrl+C or SIGTERM), then stop within seconds."""
     import uvicorn
 

@@ -77,10 +77,10 @@ def probe_latency(args: argparse.Namespace) -> None:
     import numpy as np
     from tqdm import tqdm
 
-    from chatbot.ann import build_dense, kind, recall_at_k
     from chatbot.answer import Engine
     from chatbot.embedding import MiniLMEmbedder
     from chatbot.indexer import open_index
+    from chatbot.vectors import build_dense, recall_at_k
 
     embedder = MiniLMEmbedder()
     model_seconds: list[float] = []
@@ -116,7 +116,8 @@ def probe_latency(args: argparse.Namespace) -> None:
     }
     stored = engines["medquad"].index
     vectors = np.asarray(stored.vectors)
-    ann = stored.faiss_index if stored.manifest.ann != "flat" else build_dense(vectors, threshold=0)
+    dense = stored.dense if stored.manifest.ann != "flat" else build_dense(vectors, threshold=0)
+    ann = dense.faiss  # type: ignore[attr-defined]
     titles = json.loads(Path(args.recall_queries).read_text())
     queries = np.concatenate(
         [real_encode(titles[i : i + 64]) for i in tqdm(range(0, len(titles), 64), desc="Recall queries")]
@@ -125,9 +126,9 @@ def probe_latency(args: argparse.Namespace) -> None:
     default_ef = ann.hnsw.efSearch
     for ef in sorted({64, default_ef, 256}):
         ann.hnsw.efSearch = ef
-        recall[str(ef)] = recall_at_k(ann, vectors, queries, k=10)
+        recall[str(ef)] = recall_at_k(dense, vectors, queries, k=10)
     out["recall"] = {
-        "index": kind(ann),
+        "index": dense.kind,
         "built_by_the_index": stored.manifest.ann != "flat",
         "queries": len(titles),
         "ef_search": default_ef,
@@ -141,10 +142,10 @@ def probe_serve(args: argparse.Namespace) -> None:
     """Serve the index as `chatbot serve` does; answer questions; then follow the next build."""
     from tqdm import tqdm
 
-    from chatbot.cli import _engine
+    from chatbot.startup import serving_engine
 
     started = time.perf_counter()
-    live: Any = _engine(argparse.Namespace(corpus=args.corpus, index=args.index), live=True)
+    live: Any = serving_engine(args.corpus, args.index)
     load_seconds = time.perf_counter() - started
     questions = json.loads(Path(args.questions_file).read_text())
     for q in tqdm(questions, desc="Serving questions", unit="question"):

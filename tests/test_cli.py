@@ -172,6 +172,7 @@ def cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_subprocess_usage_error_has_no_traceback(tmp_path: Path) -> None:
     result = cli(cwd=tmp_path)
     assert result.returncode == 2
@@ -180,6 +181,7 @@ def test_subprocess_usage_error_has_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_subprocess_known_errors_have_no_traceback(tmp_path: Path) -> None:
     # run from an empty folder: the default corpus/ does not exist there
     result = cli("ask", "What is myeloma?", cwd=tmp_path)

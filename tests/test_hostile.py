@@ -88,6 +88,7 @@ def cli_stdin() -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8") + b'\xff\xfe"what is myeloma"\n'
 
 
+@pytest.mark.slow
 def test_hostile_inputs_through_ask_json_in_a_process(
     built_index: Any, corpus_dir: Path, index_dir: Path
 ) -> None:
@@ -101,6 +102,7 @@ def test_hostile_inputs_through_ask_json_in_a_process(
     assert "not UTF-8" in last["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_hostile_inputs_through_the_real_chatbot_ask_json(tmp_path: Path) -> None:
     """The installed `chatbot` command with the real model, on a fresh index of the article."""

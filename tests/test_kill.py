@@ -24,6 +24,8 @@ from conftest import ROOT, FakeEmbedder
 from chatbot.answer import Engine
 from chatbot.store import BUILDS, load_build, read_manifest
 
+pytestmark = pytest.mark.slow  # kills real `chatbot index` processes
+
 HELPER = ROOT / "tests" / "slow_build.py"
 RANDOM_KILLS = 6
 STEPS = ["replace:1", "replaced:1", "replace:2", "replaced:2", "rmtree:1"]

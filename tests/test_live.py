@@ -3,7 +3,6 @@ while it switches. With the fake embedder; `chatbot index` runs in-process."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import threading
@@ -15,9 +14,11 @@ from typing import Any
 import pytest
 from conftest import FakeEmbedder
 
-from chatbot.answer import Answer, Engine
-from chatbot.cli import _engine, main
+from chatbot.answer import Answer, Engine, open_engine
+from chatbot.answerer import Answerer
+from chatbot.cli import main
 from chatbot.live import LiveEngine
+from chatbot.startup import serving_engine
 from chatbot.store import MANIFEST, load_build
 
 NEW_DOC = (
@@ -116,8 +117,9 @@ def test_a_build_that_cannot_load_keeps_the_current_one(
     assert any("cannot load the new index build" in r.getMessage() for r in caplog.records)
 
 
-def test_live_engine_passes_the_engine_through(live: LiveEngine) -> None:
+def test_live_engine_answers_as_its_current_engine(live: LiveEngine) -> None:
     engine = live.engine
+    assert isinstance(live, Answerer) and isinstance(engine, Answerer)
     assert live.index is engine.index and live.build_id == engine.build_id
     assert live.retriever is engine.retriever and live.embedder is engine.embedder
     assert live.search_query("myleoma?").corrected == engine.search_query("myleoma?").corrected
@@ -128,8 +130,7 @@ def test_live_engine_passes_the_engine_through(live: LiveEngine) -> None:
 def test_serve_gets_a_live_engine_and_the_other_commands_a_plain_one(
     built_index: Any, corpus_dir: Path, index_dir: Path, fake_model: Any
 ) -> None:
-    args = argparse.Namespace(corpus=corpus_dir, index=index_dir)
-    assert type(_engine(args)) is Engine
-    live = _engine(args, live=True)
+    assert type(open_engine(corpus_dir, index_dir)) is Engine
+    live = serving_engine(corpus_dir, index_dir)
     assert isinstance(live, LiveEngine)
     live.close()

@@ -22,13 +22,13 @@ from test_formats import PAGE, records
 from test_store import edit_article, snapshot
 
 import chatbot.embedding
-from chatbot.ann import recall_at_k
 from chatbot.answer import Engine
 from chatbot.chunking import Chunk
 from chatbot.cli import main
 from chatbot.indexer import IndexOptions, build_index, open_index
 from chatbot.retrieval import Retriever
 from chatbot.store import BUILDS, build_lock, load_build, read_manifest
+from chatbot.vectors import recall_at_k
 
 FAQ = [
     {
@@ -286,11 +286,11 @@ def test_past_the_threshold_the_dense_index_is_hnsw(
     assert report.embedded == 0  # only the dense index changed
     stored = load_build(index_dir)
     assert report.manifest.ann == "hnsw" == json.loads((index_dir / "manifest.json").read_text())["ann"]
-    assert isinstance(stored.faiss_index, faiss.IndexHNSWFlat)
+    assert stored.dense.kind == "hnsw" and isinstance(stored.dense.faiss, faiss.IndexHNSWFlat)
     assert report.manifest.settings["ann_threshold"] == 10
     vectors = np.asarray(stored.vectors)
     queries = fake_embedder.encode(["bone marrow biopsy", "stem cell transplant", "proteasome inhibitors"])
-    assert recall_at_k(stored.faiss_index, vectors, queries, k=10) == 1.0
+    assert recall_at_k(stored.dense, vectors, queries, k=10) == 1.0
     retriever = Retriever(stored)
     for q in queries:  # the retriever's scores are still exact cosines, whatever index found them
         scores = retriever.dense_scores(q)

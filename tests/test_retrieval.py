@@ -12,6 +12,7 @@ from chatbot.answer import TENTATIVE_MARGIN, Engine
 from chatbot.indexer import build_index
 from chatbot.lexical import terms
 from chatbot.present import TENTATIVE, answer_text
+from chatbot.protocol import answer_json
 from chatbot.retrieval import Fusion
 from chatbot.store import load_build
 from tests.conftest import FakeEmbedder
@@ -28,8 +29,8 @@ def _engine(folder: Path, files: dict[str, str], **kwargs: Any) -> Engine:
 
 
 def test_hybrid_is_deterministic(fake_engine: Engine) -> None:
-    first = fake_engine.ask("How is a bone marrow biopsy done?").to_json()
-    again = fake_engine.ask("How is a bone marrow biopsy done?").to_json()
+    first = answer_json(fake_engine.ask("How is a bone marrow biopsy done?"))
+    again = answer_json(fake_engine.ask("How is a bone marrow biopsy done?"))
     assert first == again
 
 
@@ -141,8 +142,8 @@ def test_a_question_asking_for_a_cost_no_passage_gives_is_not_covered(tmp_path: 
     answer = engine.ask("How much does a bone marrow biopsy cost?")
     assert not answer.answered and answer.passages == () and answer.lacking == "a cost or price"
     assert "asks for a cost or price" in answer.reason and answer.closest_sections
-    assert answer.to_json()["asks_for"] == "a cost or price"
-    assert "asks_for" not in engine.ask("What is a bone marrow biopsy?").to_json()
+    assert answer_json(answer)["asks_for"] == "a cost or price"
+    assert "asks_for" not in answer_json(engine.ask("What is a bone marrow biopsy?"))
     # A follow-up is typed by its own words, and searched with its topic as ever.
     followup = engine.ask("how much does it cost?", ["What is a bone marrow biopsy?"])
     assert not followup.answered and followup.lacking == "a cost or price"
@@ -229,17 +230,17 @@ def test_an_answer_that_only_just_clears_the_threshold_is_tentative(
     confidence = Engine(index, FakeEmbedder()).ask(question).confidence
     just = Engine(index, FakeEmbedder(), cover_threshold=confidence - TENTATIVE_MARGIN / 2).ask(question)
     assert just.answered and just.tentative and "tentative" in just.reason
-    assert just.to_json()["tentative"] is True
+    assert answer_json(just)["tentative"] is True
     assert TENTATIVE in answer_text(just)
     clear = Engine(index, FakeEmbedder(), cover_threshold=confidence - TENTATIVE_MARGIN * 2).ask(question)
-    assert clear.answered and not clear.tentative and "tentative" not in clear.to_json()
+    assert clear.answered and not clear.tentative and "tentative" not in answer_json(clear)
     assert TENTATIVE not in answer_text(clear)
     above = Engine(index, FakeEmbedder(), cover_threshold=confidence + 0.01).ask(question)
     assert not above.answered and not above.tentative and TENTATIVE not in answer_text(above)
 
 
 def test_json_output_has_query_highlights_and_advice(fake_engine: Engine) -> None:
-    out = fake_engine.ask("should I stop my chemo?", ["What is chemotherapy?"]).to_json()
+    out = answer_json(fake_engine.ask("should I stop my chemo?", ["What is chemotherapy?"]))
     assert out["advice"] == "discuss-with-care-team"
     assert isinstance(out["query"], str) and out["query"]
     for passage in out["passages"]:

@@ -58,6 +58,7 @@ def test_folders_of_exited_servers_are_removed_and_live_ones_kept(tmp: Path) -> 
     assert live.is_dir() and other_kind.is_dir() and unnamed.is_dir()
 
 
+@pytest.mark.slow
 def test_serve_stopped_by_sigterm_cleans_up_after_itself_and_a_crashed_server(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -53,7 +53,7 @@ def snapshot(index_dir: Path) -> dict[str, bytes]:
 
 
 def top_ids(stored: Any, query_vector: np.ndarray, k: int) -> list[int]:
-    _, ids = stored.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+    _, ids = stored.dense.search(query_vector.reshape(1, -1), k)
     return [int(i) for i in ids[0]]
 
 
@@ -96,7 +96,7 @@ def test_faiss_matches_numpy_brute_force(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)  # inner product = cosine
     n = len(stored.chunks)
     for q in fake_embedder.encode(QUERIES):
-        scores, ids = stored.faiss_index.search(q.reshape(1, -1), n)
+        scores, ids = stored.dense.search(q.reshape(1, -1), n)
         brute = vectors @ q.astype(np.float64)
         assert sorted(int(i) for i in ids[0]) == list(range(n))
         assert np.allclose(scores[0], brute[ids[0]], atol=1e-5)

@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 import chatbot.app
 from chatbot.answer import MAX_QUESTION_CHARS, Answer, Engine, clean_question
-from chatbot.cli import main, parse_request
+from chatbot.cli import main
 from chatbot.errors import InputError
+from chatbot.protocol import answer_json, parse_request
 
 BAD_INPUTS = {
     "100k characters": "what is refractory myeloma " * 3704,
@@ -47,7 +48,7 @@ BOUND = 2.0  # seconds for one answer with the fake embedder, whatever the input
 
 def strict_json(answer: Answer) -> dict[str, Any]:
     """The JSON output, as UTF-8 bytes and back: fails on anything UTF-8 cannot carry."""
-    data: dict[str, Any] = json.loads(json.dumps(answer.to_json(), ensure_ascii=False).encode("utf-8"))
+    data: dict[str, Any] = json.loads(json.dumps(answer_json(answer), ensure_ascii=False).encode("utf-8"))
     return data
 
 
