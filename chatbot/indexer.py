@@ -168,6 +168,62 @@ def _up_to_date(
     return manifest if same else None
 
 
+def _embed_missing(
+    chunks: Sequence[Chunk], index_dir: Path, embedder: Embedder, progress: bool
+) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+    """Each chunk's `embed_key`, chunk vectors and sentence vectors (chunk after chunk), and how
+    many chunks had to be embedded: the others take their vectors from the current build."""
+    previous = _previous_vectors(index_dir, embedder)
+    keys = [embed_key(c) for c in chunks]
+    todo = [i for i, key in enumerate(keys) if key not in previous]
+    # One pass over the new chunks and their sentences, so the progress bar counts real work.
+    texts = [chunks[i].dense_text for i in todo]
+    for i in todo:
+        texts.extend(chunks[i].sentence_texts)
+    fresh = encode_all(embedder, texts, progress, batch=EMBED_BATCH)
+    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    sentence_parts: list[np.ndarray] = []
+    fresh_at = dict(zip(todo, range(len(todo)), strict=True))
+    cursor = len(todo)
+    for i, c in enumerate(chunks):
+        if i in fresh_at:
+            vectors[i] = fresh[fresh_at[i]]
+            sentence_parts.append(fresh[cursor : cursor + len(c.sentences)])
+            cursor += len(c.sentences)
+        else:
+            vectors[i], sentences = previous[keys[i]]
+            sentence_parts.append(sentences)
+    sentence_vectors = (
+        np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, embedder.dim), dtype=np.float32)
+    )
+    return keys, vectors, sentence_vectors, len(todo)
+
+
+def _new_manifest(
+    embedder: Embedder,
+    settings: ChunkSettings,
+    options: IndexOptions,
+    digest: str,
+    scan: CorpusScan,
+    chunks: int,
+    ann: str,
+) -> Manifest:
+    """The manifest of a new build (its files' sizes are added when they are written)."""
+    return Manifest(
+        build_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_id=embedder.model_id,
+        dim=embedder.dim,
+        chunking=settings.as_dict(),
+        corpus_hash=digest,
+        documents=len(scan.documents),
+        chunks=chunks,
+        ann=ann,
+        settings=options.settings(),
+        skipped=[str(p) for p in scan.problems],
+    )
+
+
 def build_index(
     corpus_dir: Path,
     index_dir: Path,
@@ -204,48 +260,11 @@ def build_index(
                 "or .jsonl records there."
             )
         phases["read"], mark = time.perf_counter() - mark, time.perf_counter()
-        previous = _previous_vectors(index_dir, embedder)
-        keys = [embed_key(c) for c in chunks]
-        todo = [i for i, key in enumerate(keys) if key not in previous]
-        # One pass over the new chunks and their sentences, so the progress bar counts real work.
-        texts = [chunks[i].dense_text for i in todo]
-        for i in todo:
-            texts.extend(chunks[i].sentence_texts)
-        fresh = encode_all(embedder, texts, progress, batch=EMBED_BATCH)
+        keys, vectors, sentence_vectors, embedded = _embed_missing(chunks, index_dir, embedder, progress)
         phases["embed"], mark = time.perf_counter() - mark, time.perf_counter()
-        vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
-        sentence_parts: list[np.ndarray] = []
-        fresh_at = dict(zip(todo, range(len(todo)), strict=True))
-        cursor = len(todo)
-        for i, c in enumerate(chunks):
-            if i in fresh_at:
-                vectors[i] = fresh[fresh_at[i]]
-                sentence_parts.append(fresh[cursor : cursor + len(c.sentences)])
-                cursor += len(c.sentences)
-            else:
-                vectors[i], sentences = previous[keys[i]]
-                sentence_parts.append(sentences)
-        sentence_vectors = (
-            np.concatenate(sentence_parts)
-            if sentence_parts
-            else np.zeros((0, embedder.dim), dtype=np.float32)
-        )
-        del previous, sentence_parts
         dense = build_dense(vectors, options.ann_threshold, progress=progress)
         phases["dense"], mark = time.perf_counter() - mark, time.perf_counter()
-        manifest = Manifest(
-            build_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
-            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            model_id=embedder.model_id,
-            dim=embedder.dim,
-            chunking=settings.as_dict(),
-            corpus_hash=digest,
-            documents=len(docs),
-            chunks=len(chunks),
-            ann=dense.kind,
-            settings=options.settings(),
-            skipped=[str(p) for p in scan.problems],
-        )
+        manifest = _new_manifest(embedder, settings, options, digest, scan, len(chunks), dense.kind)
         documents = {d.source: StoredDocument(d.text, d.provenance) for d in docs}
         manifest = write_build(
             index_dir,
@@ -262,8 +281,8 @@ def build_index(
         phases["write"] = time.perf_counter() - mark
     report = BuildReport(
         manifest,
-        len(todo),
-        len(chunks) - len(todo),
+        embedded,
+        len(chunks) - embedded,
         time.perf_counter() - started,
         tuple(manifest.skipped),
         phases=phases,
