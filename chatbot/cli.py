@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatbot")
 
 
+Subcommands = argparse._SubParsersAction  # what add_subparsers returns: one add_parser per command
+
+
 def _paths(parser: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     if corpus:
         parser.add_argument(
@@ -71,13 +74,8 @@ def _megabytes(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="chatbot",
-        description="Answer questions about refractory myeloma with cited passages from the corpus.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _index_command(sub: Subcommands) -> None:
+    """`chatbot index`: build or refresh the index."""
     p = sub.add_parser("index", help="build or refresh the index from the corpus")
     _paths(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -98,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
 
+
+def _ask_command(sub: Subcommands) -> None:
+    """`chatbot ask`: one question, or JSON lines on stdin."""
     p = sub.add_parser("ask", help="print the best passages for a question")
     _paths(p)
     p.add_argument("question", nargs="?", help="the question (omit with --json)")
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top-k", type=_positive, default=3, metavar="N", help="passages per answer (default 3)")
 
+
+def _serve_command(sub: Subcommands) -> None:
+    """`chatbot serve`: the chat site."""
     p = sub.add_parser("serve", help="run the chat app in the browser")
     _paths(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -124,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data(p)
 
+
+def _feedback_command(sub: Subcommands) -> None:
+    """`chatbot feedback export`: votes and content gaps for staff."""
     p = sub.add_parser("feedback", help="support staff: export votes and content gaps")
     fsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = fsub.add_parser("export", help="write every vote (or content gap) as CSV or JSON lines")
@@ -132,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="FILE", help="file to write (default: standard output)")
     _data(p)
 
+
+def _eval_command(sub: Subcommands) -> None:
+    """`chatbot eval` and `chatbot eval-beir`: scores on question sets and benchmarks."""
     p = sub.add_parser("eval", help="hit@1, hit@3 and MRR on an evaluation file")
     _paths(p)
     p.add_argument("file", type=Path, help="JSON lines: question, history, expected sentences")
@@ -149,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="where embeddings are cached by content hash (default index/beir-cache)",
     )
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatbot",
+        description="Answer questions about refractory myeloma with cited passages from the corpus.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for add in (_index_command, _ask_command, _serve_command, _feedback_command, _eval_command):
+        add(sub)
     return parser
 
 
