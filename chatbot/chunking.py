@@ -32,8 +32,9 @@ class ChunkSettings:
     join_below: int = 450
 
     def as_dict(self) -> dict[str, int]:
-        # The recipe rides along so that an index embedded the old way counts as stale.
-        return {**asdict(self), "embed_recipe": EMBED_RECIPE}
+        # The recipe's version rides along so that an index chunked the old way counts as stale.
+        # (Named apart from the manifest's `settings.embed_recipe`, the hash of what is embedded.)
+        return {**asdict(self), "recipe_version": EMBED_RECIPE}
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,12 @@ def _previous_vectors(index_dir: Path, embedder: Embedder) -> dict[str, tuple[np
 
 
 def _up_to_date(
-    index_dir: Path, digest: str, embedder: Embedder, settings: ChunkSettings, options: IndexOptions
+    index_dir: Path,
+    corpus_dir: Path,
+    digest: str,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    options: IndexOptions,
 ) -> Manifest | None:
     """The current manifest when it was built from this very corpus, model and settings."""
     try:
@@ -158,14 +163,7 @@ def _up_to_date(
         check_build(index_dir, manifest)
     except ChatbotError:
         return None
-    same = (
-        manifest.corpus_hash == digest
-        and manifest.model_id == embedder.model_id
-        and manifest.dim == embedder.dim
-        and manifest.chunking == settings.as_dict()
-        and manifest.settings == options.settings()
-    )
-    return manifest if same else None
+    return None if stale_reason(manifest, corpus_dir, digest, embedder, settings, options) else manifest
 
 
 def _embed_missing(
@@ -241,7 +239,7 @@ def build_index(
     """
     started = time.perf_counter()
     digest = corpus_hash(corpus_dir)  # fails on a missing corpus before anything is created
-    current = None if force else _up_to_date(index_dir, digest, embedder, settings, options)
+    current = None if force else _up_to_date(index_dir, corpus_dir, digest, embedder, settings, options)
     if current is not None:
         _report_skipped(current.skipped, options)
         return BuildReport(
@@ -329,16 +327,31 @@ def plan_build(
 
 
 def stale_reason(
-    manifest: Manifest, corpus_dir: Path, embedder: Embedder, settings: ChunkSettings
+    manifest: Manifest,
+    corpus_dir: Path,
+    digest: str,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    options: IndexOptions | None = None,
 ) -> str | None:
-    """Why an index no longer matches the corpus, model or chunking, or None when it does."""
+    """Why an index no longer matches the corpus (`digest`, its `corpus_hash`), the model or the
+    chunking, or None when it is current: the one rule for "is the index current?".
+
+    `chatbot index` passes its `options` (file size limit, dense index choice, vector size): a
+    change in any of them is a new build. A reader (`open_index`) passes none: it serves an index
+    built with other options as it is, and rebuilds only when passages or vectors would differ.
+    """
     if manifest.model_id != embedder.model_id:
         return f"it was built with {manifest.model_id}, not {embedder.model_id}"
+    if options is not None and manifest.dim != embedder.dim:
+        return f"its vectors are {manifest.dim}-d, the model makes {embedder.dim}-d ones"
     if manifest.chunking != settings.as_dict():
         return "the chunking settings changed"
     if manifest.settings.get("embed_recipe") != embed_recipe():
         return "the way passages are embedded changed"
-    if manifest.corpus_hash != corpus_hash(corpus_dir):
+    if options is not None and manifest.settings != options.settings():
+        return "the index options changed"
+    if manifest.corpus_hash != digest:
         return f"the documents in {corpus_dir}/ changed"
     return None
 
@@ -361,7 +374,7 @@ def open_index(
         log.info("no index in %s/: building it from %s/", index_dir, corpus_dir)
         manifest = build_index(corpus_dir, index_dir, embedder, settings, progress=progress).manifest
     else:
-        reason = stale_reason(manifest, corpus_dir, embedder, settings)
+        reason = stale_reason(manifest, corpus_dir, corpus_hash(corpus_dir), embedder, settings)
         if reason:
             log.info("rebuilding the index in %s/: %s", index_dir, reason)
             manifest = build_index(corpus_dir, index_dir, embedder, settings, progress=progress).manifest

@@ -23,9 +23,10 @@ from test_store import edit_article, snapshot
 
 import chatbot.embedding
 from chatbot.answer import Engine
-from chatbot.chunking import Chunk
+from chatbot.chunking import Chunk, ChunkSettings
 from chatbot.cli import main
-from chatbot.indexer import IndexOptions, build_index, open_index
+from chatbot.corpus import corpus_hash
+from chatbot.indexer import IndexOptions, build_index, open_index, stale_reason
 from chatbot.retrieval import Retriever
 from chatbot.store import BUILDS, build_lock, load_build, read_manifest
 from chatbot.vectors import recall_at_k
@@ -331,3 +332,28 @@ def test_dry_run_against_a_build_from_before_catalogs(
     out = capsys.readouterr().out
     assert "0 documents added, 1 changed, 0 removed" in out and "1 to embed" in out
     assert "  changed  refractory-myeloma.txt" in out
+
+
+def test_one_rule_says_whether_an_index_is_current(
+    corpus_dir: Path, index_dir: Path, fake_embedder: FakeEmbedder
+) -> None:
+    """`chatbot index` (with its options) and a reader (without) ask the same function; only the
+    build options, which change no passage or vector, are the builder's alone."""
+    manifest = build_index(corpus_dir, index_dir, fake_embedder, progress=False).manifest
+    digest, settings = corpus_hash(corpus_dir), ChunkSettings()
+    assert stale_reason(manifest, corpus_dir, digest, fake_embedder, settings, IndexOptions()) is None
+    assert stale_reason(manifest, corpus_dir, digest, fake_embedder, settings) is None
+    def why(digest: str = digest, embedder: Any = fake_embedder, **changed: Any) -> str | None:
+        options = changed.pop("options", None)
+        return stale_reason(manifest, corpus_dir, digest, embedder, ChunkSettings(**changed), options)
+
+    assert why(options=IndexOptions(max_file_bytes=1_000)) == "the index options changed"
+    assert why() is None  # a reader serves it as it is
+    assert "chunking" in str(why(max_chars=500))
+    assert "documents" in str(why("0" * 64))
+    assert "built with" in str(why(embedder=FakeEmbedder(model_id="other")))
+    # one embed_recipe in the manifest: the hash of what is embedded; chunking carries its version
+    raw = json.loads((index_dir / "manifest.json").read_text())
+    assert "embed_recipe" not in raw["chunking"] and "recipe_version" in raw["chunking"]
+    assert raw["settings"]["embed_recipe"]
+
