@@ -81,9 +81,8 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     return out
 
 
-def answer_lines(answerer: Answerer, lines: Iterable[str], out: TextIO, top_k: int) -> int:
-    """Answer every request line in order, one JSON line each; returns how many lines were read."""
-    n = 0
+def answer_lines(answerer: Answerer, lines: Iterable[str], out: TextIO, top_k: int) -> None:
+    """Answer every request line in order, one JSON line each."""
     for n, line in enumerate(lines, start=1):
         reply: dict[str, Any]
         try:
@@ -93,4 +92,3 @@ def answer_lines(answerer: Answerer, lines: Iterable[str], out: TextIO, top_k: i
             reply = {"error": f"line {n}: {exc}"}
         out.write(json.dumps(reply, ensure_ascii=False) + "\n")
         out.flush()
-    return n
