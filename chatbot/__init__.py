@@ -1,8 +1,12 @@
 """Extractive question answering over patient articles about refractory myeloma.
 
-Pipeline, imports flowing one way:
-corpus -> structure -> chunking -> embedding -> vectors/store/indexer -> query/safety -> retrieval
--> answer -> present / protocol -> app / web / cli
+One package per pipeline stage, imports flowing one way (a package imports only earlier ones):
+
+    corpus -> indexing -> question -> safety -> answering -> protocol / present -> web, cli
+                                                     feedback and evaluation beside them
+
+`errors` (every error class), `language` (English words and rules) and `lazy` sit under all of
+them; `cli` is imported by `__main__` alone.
 
 A library user needs a few names, exported here (loaded on first use, so that `chatbot --help`
 stays instant):
@@ -13,28 +17,24 @@ stays instant):
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chatbot.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "open_engine": "chatbot.answer",
-    "Engine": "chatbot.answer",
-    "Answer": "chatbot.answer",
-    "Passage": "chatbot.answer",
-    "Answerer": "chatbot.answerer",
-    "ChatbotError": "chatbot.errors",
-}
-__all__ = ["Answer", "Answerer", "ChatbotError", "Engine", "Passage", "open_engine", "__version__"]
-
 if TYPE_CHECKING:
-    from chatbot.answer import Answer, Engine, Passage, open_engine
-    from chatbot.answerer import Answerer
+    from chatbot.answering.answerer import Answerer
+    from chatbot.answering.engine import Answer, Engine, Passage, open_engine
     from chatbot.errors import ChatbotError
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'chatbot' has no attribute {name!r}")
+_EXPORTS = {
+    "open_engine": "chatbot.answering.engine",
+    "Engine": "chatbot.answering.engine",
+    "Answer": "chatbot.answering.engine",
+    "Passage": "chatbot.answering.engine",
+    "Answerer": "chatbot.answering.answerer",
+    "ChatbotError": "chatbot.errors",
+}
+__all__ = ["Answer", "Answerer", "ChatbotError", "Engine", "Passage", "__version__", "open_engine"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from chatbot.errors import ChatbotError, InputError, UsageError
 
 if TYPE_CHECKING:
-    from chatbot.answer import Engine
-    from chatbot.query import SearchQuery
+    from chatbot.answering.engine import Engine
+    from chatbot.question.query import SearchQuery
 
 log = logging.getLogger("chatbot")
 
@@ -160,6 +160,7 @@ def _eval_command(sub: Subcommands) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatbot",
@@ -174,19 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _engine(args: argparse.Namespace) -> Engine:
     """The engine over the index, built first when missing or stale (`ask`, `eval`)."""
-    from chatbot.answer import open_engine
+    from chatbot.answering.engine import open_engine
 
     return open_engine(args.corpus, args.index, progress=sys.stderr.isatty())
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from chatbot.embedding import MiniLMEmbedder
-    from chatbot.indexer import IndexOptions, build_index, plan_build
+    from chatbot.indexing.build import IndexOptions, build_index, plan_build
+    from chatbot.indexing.embedding import MiniLMEmbedder
 
     options = IndexOptions(max_file_bytes=int(args.max_file_mb * 1_000_000), strict=args.strict)
     embedder = MiniLMEmbedder()
     if args.dry_run:
-        from chatbot.changes import format_plan
+        from chatbot.indexing.changes import format_plan
 
         plan, left_out = plan_build(
             args.corpus, args.index, embedder, options=options, progress=not args.quiet
@@ -232,8 +233,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from chatbot.startup import serving_engine, warm_up
-    from chatbot.web import check_address, serve, settings_from
+    from chatbot.web.server import check_address, serve, settings_from
+    from chatbot.web.startup import serving_engine, warm_up
 
     settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)
     settings.check()  # refuse an exposed, password-less server before loading the model
@@ -245,7 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    from chatbot.feedback import DB_FILENAME, FeedbackStore, default_data_dir
+    from chatbot.feedback.store import DB_FILENAME, FeedbackStore, default_data_dir
 
     store = FeedbackStore((args.data or default_data_dir()) / DB_FILENAME)
     if args.out is None:
@@ -261,7 +262,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from chatbot.evaluation import evaluate, format_report, load_eval_set
+    from chatbot.evaluation.eval_sets import evaluate, format_report, load_eval_set
 
     cases = load_eval_set(args.file)
     report = evaluate(_engine(args), cases, top_k=args.top_k)
@@ -272,15 +273,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_eval_beir(args: argparse.Namespace) -> int:
     from functools import lru_cache
 
-    from chatbot.answer import Engine
-    from chatbot.beir import (
+    from chatbot.answering.engine import Engine
+    from chatbot.evaluation.beir import (
         CHUNK_DEPTH,
         build_memory_index,
         evaluate_benchmark,
         format_result,
         load_benchmark,
     )
-    from chatbot.embedding import MiniLMEmbedder
+    from chatbot.indexing.embedding import MiniLMEmbedder
 
     bench = load_benchmark(args.folder, args.split)
     embedder = MiniLMEmbedder()

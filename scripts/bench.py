@@ -55,7 +55,7 @@ ENV = {
 IMPORT_FLOOR = "import gradio, sentence_transformers"
 # `chatbot serve` with the answer cache off: the load test then times real work, not repeats.
 SERVE_UNCACHED = (
-    "import sys, chatbot.answer; chatbot.answer.ANSWER_CACHE = 0; "
+    "import sys, chatbot.answering.engine; chatbot.answering.engine.ANSWER_CACHE = 0; "
     "from chatbot.cli import main; sys.exit(main())"
 )
 FIRST_QUESTION = "What is refractory myeloma?"
@@ -229,9 +229,9 @@ def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def bench_latency(corpus: Path, index: Path, questions: list[Question], rounds: int) -> dict[str, Any]:
-    from chatbot.answer import Engine
-    from chatbot.embedding import MiniLMEmbedder
-    from chatbot.indexer import open_index
+    from chatbot.answering.engine import Engine
+    from chatbot.indexing.build import open_index
+    from chatbot.indexing.embedding import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
     engine = Engine(open_index(corpus, index, embedder, progress=False), embedder)
@@ -344,7 +344,7 @@ def bench_load(
 
 
 def _queue_settings() -> dict[str, int]:
-    from chatbot.app import queue_settings
+    from chatbot.web.chat import queue_settings
 
     return queue_settings()
 

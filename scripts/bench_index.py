@@ -77,10 +77,10 @@ def probe_latency(args: argparse.Namespace) -> None:
     import numpy as np
     from tqdm import tqdm
 
-    from chatbot.answer import Engine
-    from chatbot.embedding import MiniLMEmbedder
-    from chatbot.indexer import open_index
-    from chatbot.vectors import build_dense, recall_at_k
+    from chatbot.answering.engine import Engine
+    from chatbot.indexing.build import open_index
+    from chatbot.indexing.embedding import MiniLMEmbedder
+    from chatbot.indexing.vectors import build_dense, recall_at_k
 
     embedder = MiniLMEmbedder()
     model_seconds: list[float] = []
@@ -142,7 +142,7 @@ def probe_serve(args: argparse.Namespace) -> None:
     """Serve the index as `chatbot serve` does; answer questions; then follow the next build."""
     from tqdm import tqdm
 
-    from chatbot.startup import serving_engine
+    from chatbot.web.startup import serving_engine
 
     started = time.perf_counter()
     live: Any = serving_engine(args.corpus, args.index)

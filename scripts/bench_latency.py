@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
 
-    from chatbot.answer import Engine
-    from chatbot.embedding import MiniLMEmbedder
-    from chatbot.indexer import open_index
+    from chatbot.answering.engine import Engine
+    from chatbot.indexing.build import open_index
+    from chatbot.indexing.embedding import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
     engine = Engine(open_index(args.corpus, args.index, embedder, progress=False), embedder)

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `python scripts/eval_safety.py` finds the chatbot package
 
-from chatbot.advice import advice_framing  # noqa: E402
-from chatbot.safety import check_message  # noqa: E402
+from chatbot.safety.advice import advice_framing  # noqa: E402
+from chatbot.safety.match import check_message  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 SAFETY_FILES = ("safety_dev.jsonl", "safety_heldout.jsonl")

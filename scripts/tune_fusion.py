@@ -22,12 +22,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chatbot.answer import Engine  # noqa: E402
-from chatbot.beir import CHUNK_DEPTH, build_memory_index, evaluate_benchmark, load_benchmark  # noqa: E402
-from chatbot.embedding import MiniLMEmbedder  # noqa: E402
-from chatbot.evaluation import evaluate, load_eval_set  # noqa: E402
-from chatbot.indexer import open_index  # noqa: E402
-from chatbot.retrieval import Fusion, Retriever  # noqa: E402
+from chatbot.answering.engine import Engine  # noqa: E402
+from chatbot.answering.retrieval import Fusion, Retriever  # noqa: E402
+from chatbot.evaluation.beir import CHUNK_DEPTH, build_memory_index, evaluate_benchmark, load_benchmark  # noqa: E402
+from chatbot.evaluation.eval_sets import evaluate, load_eval_set  # noqa: E402
+from chatbot.indexing.build import open_index  # noqa: E402
+from chatbot.indexing.embedding import MiniLMEmbedder  # noqa: E402
 
 CANDIDATES = (
     Fusion("rrf", 1.0, 1.0, 1.0, rrf_k=30),

@@ -110,15 +110,15 @@ def index_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def built_index(corpus_dir: Path, index_dir: Path, fake_embedder: FakeEmbedder) -> Any:
     """The corpus copy indexed with the fake embedder; returns the BuildReport."""
-    from chatbot.indexer import build_index
+    from chatbot.indexing.build import build_index
 
     return build_index(corpus_dir, index_dir, fake_embedder, progress=False)
 
 
 @pytest.fixture
 def fake_engine(built_index: Any, index_dir: Path, fake_embedder: FakeEmbedder) -> Any:
-    from chatbot.answer import Engine
-    from chatbot.store import load_build
+    from chatbot.answering.engine import Engine
+    from chatbot.indexing.store import load_build
 
     return Engine(load_build(index_dir), fake_embedder)
 
@@ -126,16 +126,16 @@ def fake_engine(built_index: Any, index_dir: Path, fake_embedder: FakeEmbedder) 
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> type[FakeEmbedder]:
     """Make every `MiniLMEmbedder()` the CLI creates a FakeEmbedder (the CLI imports it on call)."""
-    import chatbot.embedding
+    import chatbot.indexing.embedding
 
-    monkeypatch.setattr(chatbot.embedding, "MiniLMEmbedder", FakeEmbedder)
+    monkeypatch.setattr(chatbot.indexing.embedding, "MiniLMEmbedder", FakeEmbedder)
     return FakeEmbedder
 
 
 @pytest.fixture(scope="session")
 def minilm() -> Any:
     """The real all-MiniLM-L6-v2, loaded once for the whole session."""
-    from chatbot.embedding import MiniLMEmbedder
+    from chatbot.indexing.embedding import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
     embedder.warm_up()

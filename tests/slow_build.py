@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from conftest import FakeEmbedder
 
-import chatbot.store
-from chatbot.indexer import build_index
+import chatbot.indexing.store
+from chatbot.indexing.build import build_index
 
 
 class SlowEmbedder(FakeEmbedder):
@@ -48,9 +48,9 @@ def kill_at(step: str) -> None:
         return wrapper
 
     if name in ("replace", "replaced"):
-        chatbot.store.os.replace = wrap(os.replace, before=name == "replace")  # type: ignore[attr-defined]
+        chatbot.indexing.store.os.replace = wrap(os.replace, before=name == "replace")  # type: ignore[attr-defined]
     elif name == "rmtree":
-        chatbot.store.shutil.rmtree = wrap(shutil.rmtree, before=False)  # type: ignore[attr-defined]
+        chatbot.indexing.store.shutil.rmtree = wrap(shutil.rmtree, before=False)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

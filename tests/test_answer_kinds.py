@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.answer_kinds import KINDS, expected_kind, gives
+from chatbot.question.answer_kinds import KINDS, expected_kind, gives
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,8 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from webserver import fake_engine_for, free_port  # noqa: E402
 
-import chatbot.app  # noqa: E402
-from chatbot.feedback import DB_FILENAME, FeedbackStore  # noqa: E402
+import chatbot.web.chat  # noqa: E402
+from chatbot.feedback.store import DB_FILENAME, FeedbackStore  # noqa: E402
 from chatbot.present import unescape_markdown  # noqa: E402
 
 TITLE = "Understanding Refractory Myeloma: Definition, Symptoms, and Treatment"
@@ -56,9 +56,9 @@ def running(
         return real_ask(question, history, *args, **kwargs)
 
     monkeypatch.setattr(fake_engine, "ask", spy)
-    demo = chatbot.app.build_app(fake_engine, store)
+    demo = chatbot.web.chat.build_app(fake_engine, store)
     _, url, _ = demo.launch(
-        prevent_thread_lock=True, quiet=True, **chatbot.app.launch_options("127.0.0.1", free_port())
+        prevent_thread_lock=True, quiet=True, **chatbot.web.chat.launch_options("127.0.0.1", free_port())
     )
     try:
         yield gradio_client.Client(url, verbose=False), calls
@@ -93,7 +93,7 @@ def test_history_reaches_the_engine(running: tuple[Any, list[Any]]) -> None:
     _, history = client.predict("Is it risky?", history, api_name="/chat")
     assert calls[-1] == ("Is it risky?", ["What is CAR T-cell therapy?"])
     # answers and sources blocks are not questions
-    assert chatbot.app.earlier_questions(history) == ["What is CAR T-cell therapy?", "Is it risky?"]
+    assert chatbot.web.chat.earlier_questions(history) == ["What is CAR T-cell therapy?", "Is it risky?"]
 
 
 def test_blank_question_changes_nothing(running: tuple[Any, list[Any]]) -> None:
@@ -109,15 +109,15 @@ def test_chat_is_the_only_public_endpoint(running: tuple[Any, list[Any]]) -> Non
 
 def test_markup_in_a_question_is_shown_as_text(fake_engine: Any) -> None:
     payload = "<img src=x onerror=alert(1)> what is ![x](https://example.com/x.png) refractory?"
-    _, history, _ = chatbot.app.respond(fake_engine, payload, [])
+    _, history, _ = chatbot.web.chat.respond(fake_engine, payload, [])
     shown = history[0]["content"]
     assert "<img" not in shown and "![" not in shown and "](" not in shown
-    assert chatbot.app.earlier_questions(history) == [payload]
+    assert chatbot.web.chat.earlier_questions(history) == [payload]
 
 
 def test_each_turn_is_kept_with_where_its_messages_are(fake_engine: Any) -> None:
-    _, history, turns = chatbot.app.respond(fake_engine, "What is refractory myeloma?", [], [])
-    _, history, turns = chatbot.app.respond(fake_engine, "How is it treated?", history, turns)
+    _, history, turns = chatbot.web.chat.respond(fake_engine, "What is refractory myeloma?", [], [])
+    _, history, turns = chatbot.web.chat.respond(fake_engine, "How is it treated?", history, turns)
     assert [t.question for t in turns] == ["What is refractory myeloma?", "How is it treated?"]
     assert turns[1].history == ("What is refractory myeloma?",)
     assert all(t.build_id == fake_engine.build_id for t in turns)
@@ -131,22 +131,22 @@ def test_not_covered_questions_become_content_gaps(
     tmp_path: Path, corpus_dir: Path, store: FeedbackStore
 ) -> None:
     strict = fake_engine_for(corpus_dir, tmp_path / "strict-index", cover_threshold=5.0)
-    _, history, turns = chatbot.app.respond(strict, "Can I eat grapefruit?", [], [], store)
+    _, history, turns = chatbot.web.chat.respond(strict, "Can I eat grapefruit?", [], [], store)
     assert not turns[0].answer.answered
     assert len(history) == 2  # no Sources block for an answer without passages
     gaps = store.gaps()
     assert [(g.question, g.index_build) for g in gaps] == [("Can I eat grapefruit?", strict.build_id)]
-    chatbot.app.respond(strict, "???", history, turns, store)  # nothing to search for: not a gap
+    chatbot.web.chat.respond(strict, "???", history, turns, store)  # nothing to search for: not a gap
     assert len(store.gaps()) == 1
 
 
 def test_an_answered_question_is_no_gap(fake_engine: Any, store: FeedbackStore) -> None:
-    chatbot.app.respond(fake_engine, "What is refractory myeloma?", [], [], store)
+    chatbot.web.chat.respond(fake_engine, "What is refractory myeloma?", [], [], store)
     assert store.gaps() == []
 
 
 def test_launch_options_are_private() -> None:
-    options = chatbot.app.launch_options("127.0.0.1", 7860)
+    options = chatbot.web.chat.launch_options("127.0.0.1", 7860)
     assert options["server_name"] == "127.0.0.1"
     assert options["share"] is False
     assert options["run_history"] is False

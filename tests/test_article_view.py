@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from webserver import UNSAFE_NAME, corpus_with_unsafe_page, fake_engine_for
 
-from chatbot.article_view import (
+from chatbot.web.article import (
     ArticleNotFoundError,
     Mark,
     article_url,

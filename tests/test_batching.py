@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import FakeEmbedder
 
-from chatbot.embedding import BatchingEmbedder
+from chatbot.indexing.embedding import BatchingEmbedder
 
 
 class SlowEmbedder(FakeEmbedder):

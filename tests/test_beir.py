@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.beir import build_memory_index, load_benchmark, ndcg_at_k, recall_at_k
 from chatbot.cli import main
+from chatbot.evaluation.beir import build_memory_index, load_benchmark, ndcg_at_k, recall_at_k
 from tests.conftest import FakeEmbedder
 
 DOCS = {

@@ -26,8 +26,8 @@ from conftest import ARTICLE, ROOT
 from webserver import UNSAFE_QUESTION, corpus_with_unsafe_page, fake_engine_for, serve_process, serving
 
 from chatbot.cli import main
-from chatbot.feedback import DB_FILENAME, FeedbackStore, GapRecord
-from chatbot.web import WebSettings, create_app
+from chatbot.feedback.store import DB_FILENAME, FeedbackStore, GapRecord
+from chatbot.web.server import WebSettings, create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.slow]
 
@@ -394,9 +394,9 @@ def test_held_out_style_check_with_the_real_model(
     """A question typed into the page with the real model: an article passage with its section."""
     from conftest import CORPUS
 
-    from chatbot.answer import Engine
-    from chatbot.indexer import build_index
-    from chatbot.store import load_build
+    from chatbot.answering.engine import Engine
+    from chatbot.indexing.build import build_index
+    from chatbot.indexing.store import load_build
 
     build_index(CORPUS, tmp_path / "index", minilm, progress=False)
     engine = Engine(load_build(tmp_path / "index"), minilm)
@@ -420,7 +420,7 @@ def test_serve_stops_promptly_with_a_chat_page_open(tmp_path: Path, open_tab: Ca
     page is open: the page's stream is ended, not waited for until the graceful limit cuts it."""
     import signal
 
-    from chatbot.web import SHUTDOWN_SECONDS
+    from chatbot.web.server import SHUTDOWN_SECONDS
 
     with serve_process(tmp_path) as (proc, url):
         tab = open_tab(url)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import ARTICLE, AWKWARD, CORPUS
 
-from chatbot.chunking import Chunk, ChunkSettings, chunk_corpus, chunk_document, sentence_spans
-from chatbot.corpus import Document, load_corpus, load_document
+from chatbot.corpus.files import Document, load_corpus, load_document
+from chatbot.indexing.chunking import Chunk, ChunkSettings, chunk_corpus, chunk_document, sentence_spans
 
 MAX_CHARS = ChunkSettings().max_chars
 OPENERS = "\"“‘'(["

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatbot.answer import Answer, Passage
-from chatbot.evaluation import EvalCase, evaluate, format_report
+from chatbot.answering.engine import Answer, Passage
+from chatbot.evaluation.eval_sets import EvalCase, evaluate, format_report
 
 ANSWER_TEXT = "Refractory myeloma is a type of multiple myeloma that resists treatment."
 

@@ -1,6 +1,6 @@
 """Broken files and a broken feedback store: the CLI says what to do, the app goes on serving.
 
-What each case does (see `chatbot.startup`):
+What each case does (see `chatbot.web.startup`):
 - `chatbot ask` / `ask --json` on a damaged index (truncated `dense.faiss`, garbage manifest,
   missing `chunks.jsonl`): one `error:` line naming the fix, exit 1.
 - `chatbot serve` on a damaged index: rebuilt from the corpus at start, with a warning, and served.
@@ -31,14 +31,14 @@ import pytest
 from conftest import FakeEmbedder
 from webserver import free_port
 
-import chatbot.app
-import chatbot.corpus
-from chatbot.answer import Engine
+import chatbot.corpus.files
+import chatbot.web.chat
+from chatbot.answering.engine import Engine
+from chatbot.answering.live import LiveEngine
 from chatbot.cli import main
-from chatbot.feedback import DB_FILENAME, FeedbackStore, GapRecord
-from chatbot.indexer import build_index
-from chatbot.live import LiveEngine
-from chatbot.store import MANIFEST, load_build, read_manifest
+from chatbot.feedback.store import DB_FILENAME, FeedbackStore, GapRecord
+from chatbot.indexing.build import build_index
+from chatbot.indexing.store import MANIFEST, load_build, read_manifest
 
 NEW_PAGE = "# Zebrafish notes\n\n## Research\n\nZebrafish models help researchers study blood disorders.\n"
 
@@ -111,12 +111,12 @@ def test_cli_on_a_damaged_index_names_the_fix(
 @pytest.fixture
 def serve_app(fake_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Run `main(["serve", ...])` up to the point where uvicorn would start; returns the app."""
-    import chatbot.web
+    import chatbot.web.server
 
     def start(corpus: Path, index: Path) -> Any:
         seen: dict[str, Any] = {}
         server = lambda config: SimpleNamespace(run=lambda: seen.update(app=config.app))  # noqa: E731
-        monkeypatch.setattr(chatbot.web, "_stoppable_server", server)
+        monkeypatch.setattr(chatbot.web.server, "_stoppable_server", server)
         port = str(free_port())  # the default 7860 may be taken by a chat running on this machine
         code = main(["serve", *paths(corpus, index), "--data", str(tmp_path / "data"), "--port", port])
         return seen.get("app") if code == 0 else code
@@ -223,14 +223,14 @@ def vanishing(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """zebrafish.md is listed, then deleted just before it is read."""
     page = corpus_dir / "zebrafish.md"
     page.write_text(NEW_PAGE, encoding="utf-8")
-    read_file = chatbot.corpus.read_file
+    read_file = chatbot.corpus.files.read_file
 
     def read_after_deleting(path: Path, *args: Any, **kwargs: Any) -> Any:
         if path.name == page.name:
             path.unlink(missing_ok=True)
         return read_file(path, *args, **kwargs)
 
-    monkeypatch.setattr(chatbot.corpus, "read_file", read_after_deleting)
+    monkeypatch.setattr(chatbot.corpus.files, "read_file", read_after_deleting)
     return page
 
 
@@ -294,19 +294,21 @@ def test_the_chat_answers_and_logs_when_feedback_cannot_be_saved(
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="chatbot.feedback"):
         started = time.perf_counter()
-        _, history, turns = chatbot.app.respond(strict_engine, "Can I eat grapefruit?", [], [], broken_store)
+        _, history, turns = chatbot.web.chat.respond(
+            strict_engine, "Can I eat grapefruit?", [], [], broken_store
+        )
         assert time.perf_counter() - started < 5  # bounded by the store's busy timeout
         assert history[1]["role"] == "assistant" and "not cover" in history[1]["content"]
-        _, history, turns = chatbot.app.respond(
+        _, history, turns = chatbot.web.chat.respond(
             fake_engine, "What is refractory myeloma?", [], [], broken_store
         )
         assert turns[0].answer.answered
-        record, ask_reason, status = chatbot.app.record_vote(
+        record, ask_reason, status = chatbot.web.chat.record_vote(
             broken_store, turns, turns[0].first_message, True
         )
-        assert record is None and not ask_reason and status == chatbot.app.NOT_SAVED
-        again = chatbot.app.record_vote(broken_store, turns, turns[0].first_message, False)
-        assert again == (None, False, chatbot.app.NOT_SAVED)
+        assert record is None and not ask_reason and status == chatbot.web.chat.NOT_SAVED
+        again = chatbot.web.chat.record_vote(broken_store, turns, turns[0].first_message, False)
+        assert again == (None, False, chatbot.web.chat.NOT_SAVED)
     failures = [r.getMessage() for r in caplog.records if "Could not save" in r.getMessage()]
     assert len(failures) == 3  # the content gap, the like, the dislike
     assert all("CHATBOT_DATA_DIR" in f for f in failures)  # each names a fix
@@ -314,12 +316,12 @@ def test_the_chat_answers_and_logs_when_feedback_cannot_be_saved(
 
 def test_a_vote_is_thanked_when_it_is_saved(fake_engine: Engine, tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / DB_FILENAME)
-    _, _, turns = chatbot.app.respond(fake_engine, "What is refractory myeloma?", [], [], store)
-    assert chatbot.app.record_vote(store, turns, turns[0].first_message, True) == (
+    _, _, turns = chatbot.web.chat.respond(fake_engine, "What is refractory myeloma?", [], [], store)
+    assert chatbot.web.chat.record_vote(store, turns, turns[0].first_message, True) == (
         None,
         False,
-        chatbot.app.THANKS,
+        chatbot.web.chat.THANKS,
     )
-    record, ask_reason, _ = chatbot.app.record_vote(store, turns, turns[0].first_message, False)
+    record, ask_reason, _ = chatbot.web.chat.record_vote(store, turns, turns[0].first_message, False)
     assert record is not None and ask_reason
     assert [r.vote for r in store.recent_feedback()] == ["dislike", "like"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.feedback import (
+from chatbot.feedback.store import (
     CSV_COLUMNS,
     DB_FILENAME,
     REASONS,

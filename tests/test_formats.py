@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import AWKWARD
 
-from chatbot.chunking import chunk_document
-from chatbot.corpus import Document, Problem, load_document, read_file, scan_corpus
+from chatbot.corpus.files import Document, Problem, load_document, read_file, scan_corpus
+from chatbot.corpus.html import parse_html
 from chatbot.errors import CorpusError
-from chatbot.htmltext import parse_html
+from chatbot.indexing.chunking import chunk_document
 
 PAGE = """<!DOCTYPE html>
 <html><head><title>Head title</title><style>p { color: red }</style>

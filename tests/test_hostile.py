@@ -26,8 +26,8 @@ from conftest import DATA, ROOT
 CASES = [json.loads(line) for line in (DATA / "hostile_inputs.jsonl").read_text().splitlines() if line]
 # The CLI with the fake embedder in place of the model, in a real process.
 FAKE_CLI = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); import chatbot.embedding, conftest; "
-    "chatbot.embedding.MiniLMEmbedder = conftest.FakeEmbedder; "
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); import chatbot.indexing.embedding, conftest; "
+    "chatbot.indexing.embedding.MiniLMEmbedder = conftest.FakeEmbedder; "
     "from chatbot.cli import main; sys.exit(main())"
 )
 ANSWER_KEYS = {"question", "query", "answered", "alert", "advice", "passages"}
@@ -169,7 +169,7 @@ def test_hostile_inputs_through_the_chat_endpoint(fake_engine: Any, tmp_path: Pa
     httpx = pytest.importorskip("httpx")
     from webserver import serving
 
-    from chatbot.web import WebSettings, create_app
+    from chatbot.web.server import WebSettings, create_app
 
     app = create_app(fake_engine, WebSettings(data_dir=tmp_path / "data"))
     wrong = []

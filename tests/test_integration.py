@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from conftest import CORPUS, DATA
 
-import chatbot.embedding
-from chatbot.answer import Engine
+import chatbot.indexing.embedding
+from chatbot.answering.engine import Engine
 from chatbot.cli import main
-from chatbot.indexer import open_index
+from chatbot.indexing.build import open_index
 
 pytestmark = pytest.mark.model
 
@@ -76,7 +76,9 @@ def test_eval_on_the_dev_set_clears_a_generous_guard(
     minilm: Any, dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     corpus, index = dirs
-    monkeypatch.setattr(chatbot.embedding, "MiniLMEmbedder", lambda: minilm)  # reuse the loaded model
+    monkeypatch.setattr(
+        chatbot.indexing.embedding, "MiniLMEmbedder", lambda: minilm
+    )  # reuse the loaded model
     dev = DATA / "article_dev.jsonl"
     code = main(["eval", str(dev), "--json", "--corpus", str(corpus), "--index", str(index)])
     assert code == 0
@@ -90,7 +92,7 @@ def test_eval_on_the_dev_set_clears_a_generous_guard(
 def test_tentative_answers_are_where_the_off_topic_answers_are(engine: Engine) -> None:
     """Answers that only just clear the "not covered" threshold are flagged as tentative: on the
     tuning sets, most off-topic questions still answered are among them, and few answerable ones."""
-    from chatbot.evaluation import load_eval_set
+    from chatbot.evaluation.eval_sets import load_eval_set
 
     flagged: dict[bool, list[bool]] = {True: [], False: []}
     for name in ("dev", "tune", "tune2"):

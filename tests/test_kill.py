@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, FakeEmbedder
 
-from chatbot.answer import Engine
-from chatbot.store import BUILDS, load_build, read_manifest
+from chatbot.answering.engine import Engine
+from chatbot.indexing.store import BUILDS, load_build, read_manifest
 
 pytestmark = pytest.mark.slow  # kills real `chatbot index` processes
 

@@ -31,7 +31,7 @@ def test_faiss_is_imported_in_exactly_one_module() -> None:
     users = [
         name for name, tree in modules().items() if any(m.split(".")[0] == "faiss" for m in imported(tree))
     ]
-    assert users == ["chatbot/vectors.py"]
+    assert users == ["chatbot/indexing/vectors.py"]
 
 
 def test_no_module_but_main_imports_the_cli() -> None:
@@ -75,8 +75,56 @@ def test_the_package_exports_what_a_library_user_needs() -> None:
     assert {"open_engine", "Engine", "Answer", "Passage", "Answerer", "ChatbotError"} <= set(chatbot.__all__)
     for name in chatbot.__all__:
         assert getattr(chatbot, name) is not None
-    from chatbot.answer import Engine, open_engine
+    from chatbot.answering.engine import Engine, open_engine
     from chatbot.errors import ChatbotError
 
     assert chatbot.Engine is Engine and chatbot.open_engine is open_engine
     assert chatbot.ChatbotError is ChatbotError
+
+
+def packages() -> list[str]:
+    return sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+
+
+def test_every_package_exports_its_public_names() -> None:
+    """`__all__`, the lazy map and the imports a type checker sees name the same things, and each
+    name is the very object its module defines."""
+    import importlib
+
+    assert {"corpus", "indexing", "question", "safety", "answering", "feedback", "evaluation", "web"} <= set(
+        packages()
+    )
+    for name in packages():
+        package = importlib.import_module(f"chatbot.{name}")
+        tree = ast.parse((PACKAGE / name / "__init__.py").read_text(encoding="utf-8"))
+        typed = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chatbot.")
+            for alias in node.names
+            if node.module != "chatbot.lazy"
+        }
+        assert package.__doc__, name
+        assert sorted(package.__all__) == package.__all__ == sorted(package._EXPORTS) == sorted(typed), name
+        for export, module in package._EXPORTS.items():
+            defining = importlib.import_module(module, package.__name__)
+            assert getattr(package, export) is getattr(defining, export), f"{name}.{export}"
+        try:
+            package.no_such_name  # noqa: B018
+        except AttributeError as exc:
+            assert "no_such_name" in str(exc)
+        else:
+            raise AssertionError(f"{name} invented an attribute")
+
+
+def test_importing_a_package_imports_none_of_its_modules() -> None:
+    """Exports are lazy: `import chatbot.web` must not start Gradio, nor `chatbot.indexing` torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, chatbot, " + ", ".join(f"chatbot.{p}" for p in packages()) + "\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('chatbot.', 'gradio', 'torch', 'faiss'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == str(sorted(f"chatbot.{p}" for p in [*packages(), "lazy"]))

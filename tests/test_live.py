@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from conftest import FakeEmbedder
 
-from chatbot.answer import Answer, Engine, open_engine
-from chatbot.answerer import Answerer
+from chatbot.answering.answerer import Answerer
+from chatbot.answering.engine import Answer, Engine, open_engine
+from chatbot.answering.live import LiveEngine
 from chatbot.cli import main
-from chatbot.live import LiveEngine
-from chatbot.startup import serving_engine
-from chatbot.store import MANIFEST, load_build
+from chatbot.indexing.store import MANIFEST, load_build
+from chatbot.web.startup import serving_engine
 
 NEW_DOC = (
     "# Zebrafish notes\n\n## Research\n\nZebrafish models help researchers study hemoglobin disorders.\n"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import AWKWARD
 
-import chatbot.answer
+import chatbot.answering.engine
 from chatbot.cli import main
 
 TITLE = "Understanding Refractory Myeloma: Definition, Symptoms, and Treatment"
@@ -206,13 +206,13 @@ def test_blank_question_is_not_answered(protocol: Any, line: str) -> None:
 
 def test_history_reaches_the_engine(protocol: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, list[str]]] = []
-    real_ask = chatbot.answer.Engine.ask
+    real_ask = chatbot.answering.engine.Engine.ask
 
     def spy(self: Any, question: str, history: Any = (), *args: Any, **kwargs: Any) -> Any:
         seen.append((question, list(history)))
         return real_ask(self, question, history, *args, **kwargs)
 
-    monkeypatch.setattr(chatbot.answer.Engine, "ask", spy)
+    monkeypatch.setattr(chatbot.answering.engine.Engine, "ask", spy)
     stdin = (
         json.dumps({"question": "Is it risky?", "history": ["What is CAR T-cell therapy?", "Who gets it?"]})
         + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.query import (
+from chatbot.question.query import (
     Speller,
     asks_cause,
     build_query,

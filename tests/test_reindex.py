@@ -21,15 +21,15 @@ from conftest import AWKWARD, FakeEmbedder
 from test_formats import PAGE, records
 from test_store import edit_article, snapshot
 
-import chatbot.embedding
-from chatbot.answer import Engine
-from chatbot.chunking import Chunk, ChunkSettings
+import chatbot.indexing.embedding
+from chatbot.answering.engine import Engine
+from chatbot.answering.retrieval import Retriever
 from chatbot.cli import main
-from chatbot.corpus import corpus_hash
-from chatbot.indexer import IndexOptions, build_index, open_index, stale_reason
-from chatbot.retrieval import Retriever
-from chatbot.store import BUILDS, build_lock, load_build, read_manifest
-from chatbot.vectors import recall_at_k
+from chatbot.corpus.files import corpus_hash
+from chatbot.indexing.build import IndexOptions, build_index, open_index, stale_reason
+from chatbot.indexing.chunking import Chunk, ChunkSettings
+from chatbot.indexing.store import BUILDS, build_lock, load_build, read_manifest
+from chatbot.indexing.vectors import recall_at_k
 
 FAQ = [
     {
@@ -55,7 +55,7 @@ class CountingEmbedder(FakeEmbedder):
 @pytest.fixture
 def counting_model(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make the CLI's `MiniLMEmbedder()` a CountingEmbedder; returns the list of embedded texts."""
-    monkeypatch.setattr(chatbot.embedding, "MiniLMEmbedder", CountingEmbedder)
+    monkeypatch.setattr(chatbot.indexing.embedding, "MiniLMEmbedder", CountingEmbedder)
     monkeypatch.setattr(CountingEmbedder, "texts", [])
     return CountingEmbedder.texts
 
@@ -343,6 +343,7 @@ def test_one_rule_says_whether_an_index_is_current(
     digest, settings = corpus_hash(corpus_dir), ChunkSettings()
     assert stale_reason(manifest, corpus_dir, digest, fake_embedder, settings, IndexOptions()) is None
     assert stale_reason(manifest, corpus_dir, digest, fake_embedder, settings) is None
+
     def why(digest: str = digest, embedder: Any = fake_embedder, **changed: Any) -> str | None:
         options = changed.pop("options", None)
         return stale_reason(manifest, corpus_dir, digest, embedder, ChunkSettings(**changed), options)
@@ -356,4 +357,3 @@ def test_one_rule_says_whether_an_index_is_current(
     raw = json.loads((index_dir / "manifest.json").read_text())
     assert "embed_recipe" not in raw["chunking"] and "recipe_version" in raw["chunking"]
     assert raw["settings"]["embed_recipe"]
-

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chatbot.answer import TENTATIVE_MARGIN, Engine
-from chatbot.indexer import build_index
-from chatbot.lexical import terms
+from chatbot.answering.engine import TENTATIVE_MARGIN, Engine
+from chatbot.answering.retrieval import Fusion
+from chatbot.indexing.bm25 import terms
+from chatbot.indexing.build import build_index
+from chatbot.indexing.store import load_build
 from chatbot.present import TENTATIVE, answer_text
 from chatbot.protocol import answer_json
-from chatbot.retrieval import Fusion
-from chatbot.store import load_build
 from tests.conftest import FakeEmbedder
 
 

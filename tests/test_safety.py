@@ -1,6 +1,6 @@
 """Tests for the urgent-message checks and the personal-advice framing.
 
-Every rule in chatbot/rules/safety.toml carries its own must-fire / must-not-fire examples; they
+Every rule in chatbot/safety/safety.toml carries its own must-fire / must-not-fire examples; they
 are run here one by one, so a clinician's edit to the rules file is tested without new code. The
 labelled message sets (tests/data/*.jsonl) are the issue's bar: every urgent message raises an
 alert of a sensible kind, and no ordinary question raises any.
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatbot.advice import DISCUSS_WITH_CARE_TEAM, advice_framing
-from chatbot.safety import (
+from chatbot.safety.advice import DISCUSS_WITH_CARE_TEAM, advice_framing
+from chatbot.safety.match import (
     RULES_PATH,
     Alert,
     SafetyRulesError,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from webserver import serve_process
 
-from chatbot.scratch import private_folder
+from chatbot.web.downloads import private_folder
 
 PREFIX = "chatbot-transcripts-"
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from webserver import fake_engine_for
 
-from chatbot.feedback import DB_FILENAME, FeedbackRecord, FeedbackStore, GapRecord, ShownPassage
-from chatbot.staff import (
+from chatbot.feedback.store import DB_FILENAME, FeedbackRecord, FeedbackStore, GapRecord, ShownPassage
+from chatbot.web.staff import (
     CANDIDATE_COLUMNS,
     CANDIDATES,
     FEEDBACK_COLUMNS,

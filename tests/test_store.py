@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from conftest import AWKWARD, FakeEmbedder, content_words
 
-import chatbot.indexer
-from chatbot.chunking import ChunkSettings, chunk_corpus
-from chatbot.corpus import corpus_hash, load_corpus
+import chatbot.indexing.build
+from chatbot.corpus.files import corpus_hash, load_corpus
 from chatbot.errors import CorpusError, IndexBusyError, IndexCorruptError
-from chatbot.indexer import build_index, open_index
-from chatbot.store import FORMAT_VERSION, MANIFEST, build_lock, load_build, read_manifest
+from chatbot.indexing.build import build_index, open_index
+from chatbot.indexing.chunking import ChunkSettings, chunk_corpus
+from chatbot.indexing.store import FORMAT_VERSION, MANIFEST, build_lock, load_build, read_manifest
 
 QUERIES = [
     "bone marrow biopsy hip microscope",
@@ -64,13 +64,13 @@ def test_build_load_round_trip(
     corpus_dir: Path, index_dir: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: dict[str, Any] = {}
-    real_write = chatbot.indexer.write_build
+    real_write = chatbot.indexing.build.write_build
 
     def recording_write(*args: Any, **kwargs: Any) -> Any:
         written.update(inspect.signature(real_write).bind(*args, **kwargs).arguments)
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(chatbot.indexer, "write_build", recording_write)
+    monkeypatch.setattr(chatbot.indexing.build, "write_build", recording_write)
     report = build_index(corpus_dir, index_dir, fake_embedder, progress=False)
     stored = load_build(index_dir)
 

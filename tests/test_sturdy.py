@@ -23,8 +23,8 @@ from conftest import AWKWARD, CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import chatbot.app
-from chatbot.answer import MAX_QUESTION_CHARS, Answer, Engine, clean_question
+import chatbot.web.chat
+from chatbot.answering.engine import MAX_QUESTION_CHARS, Answer, Engine, clean_question
 from chatbot.cli import main
 from chatbot.errors import InputError
 from chatbot.protocol import answer_json, parse_request
@@ -238,7 +238,7 @@ def test_ask_json_answers_every_bad_line(
 
 @pytest.mark.parametrize("name", BAD_INPUTS)
 def test_respond_replies_to_bad_input(engine: Engine, name: str) -> None:
-    _, history, turns = chatbot.app.respond(engine, BAD_INPUTS[name], [], [])
+    _, history, turns = chatbot.web.chat.respond(engine, BAD_INPUTS[name], [], [])
     json.dumps(history, ensure_ascii=False).encode("utf-8")  # what Gradio sends back
     if not clean_question(BAD_INPUTS[name]):
         assert history == [] and turns == []  # nothing to ask: the chat stays as it was
@@ -249,9 +249,9 @@ def test_respond_replies_to_bad_input(engine: Engine, name: str) -> None:
 
 
 def test_a_long_message_is_answered_with_a_note(engine: Engine) -> None:
-    _, history, _ = chatbot.app.respond(engine, BAD_INPUTS["100k characters"], [], [])
+    _, history, _ = chatbot.web.chat.respond(engine, BAD_INPUTS["100k characters"], [], [])
     assert history[0]["content"].endswith("…")
-    assert history[1]["content"].startswith(chatbot.app.SHORTENED)
+    assert history[1]["content"].startswith(chatbot.web.chat.SHORTENED)
 
 
 @pytest.mark.parametrize(
@@ -267,7 +267,7 @@ def test_a_long_message_is_answered_with_a_note(engine: Engine) -> None:
     ],
 )
 def test_respond_takes_malformed_calls(engine: Engine, message: Any, history: Any) -> None:
-    _, shown, _ = chatbot.app.respond(engine, message, history, [])
+    _, shown, _ = chatbot.web.chat.respond(engine, message, history, [])
     json.dumps(shown, ensure_ascii=False).encode("utf-8")
 
 
@@ -279,8 +279,8 @@ def test_an_unexpected_failure_is_an_apology_and_a_log_line(
 
     monkeypatch.setattr(engine, "ask", broken)
     with caplog.at_level(logging.ERROR, logger="chatbot.app"):
-        _, history, turns = chatbot.app.respond(engine, "What is refractory myeloma?", [], [])
-    assert history[-1]["content"] == chatbot.app.SORRY and turns == []
+        _, history, turns = chatbot.web.chat.respond(engine, "What is refractory myeloma?", [], [])
+    assert history[-1]["content"] == chatbot.web.chat.SORRY and turns == []
     assert any("answering a question failed" in r.getMessage() for r in caplog.records)
     assert "vanished" not in json.dumps(history)  # details are for the log, not the patient
 
@@ -290,9 +290,9 @@ def test_the_chat_endpoint_takes_bad_input(engine: Engine) -> None:
     gradio_client = pytest.importorskip("gradio_client")
     from webserver import free_port
 
-    demo = chatbot.app.build_app(engine)
+    demo = chatbot.web.chat.build_app(engine)
     _, url, _ = demo.launch(
-        prevent_thread_lock=True, quiet=True, **chatbot.app.launch_options("127.0.0.1", free_port())
+        prevent_thread_lock=True, quiet=True, **chatbot.web.chat.launch_options("127.0.0.1", free_port())
     )
     try:
         client = gradio_client.Client(url, verbose=False)
@@ -309,6 +309,6 @@ def test_the_chat_endpoint_takes_bad_input(engine: Engine) -> None:
 
 
 def test_queue_is_sized_for_the_machine() -> None:
-    assert chatbot.app.queue_settings(2) == {"default_concurrency_limit": 4, "max_size": 128}
-    assert chatbot.app.queue_settings(0) == {"default_concurrency_limit": 2, "max_size": 64}
-    assert chatbot.app.queue_settings()["max_size"] >= 64  # 32 users queue without refusal
+    assert chatbot.web.chat.queue_settings(2) == {"default_concurrency_limit": 4, "max_size": 128}
+    assert chatbot.web.chat.queue_settings(0) == {"default_concurrency_limit": 2, "max_size": 64}
+    assert chatbot.web.chat.queue_settings()["max_size"] >= 64  # 32 users queue without refusal

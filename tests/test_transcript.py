@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from webserver import UNSAFE_QUESTION, corpus_with_unsafe_page, fake_engine_for
 
-from chatbot.conversation import Turn, feedback_record, find_turn, gap_record, vote_of
-from chatbot.transcript import escape_text, transcript_markdown
+from chatbot.web.conversation import Turn, feedback_record, find_turn, gap_record, vote_of
+from chatbot.web.transcript import escape_text, transcript_markdown
 
 
 @pytest.fixture(scope="module")

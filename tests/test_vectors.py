@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chatbot.vectors import FaissIndex, VectorIndex, build_dense, load_dense, recall_at_k
+from chatbot.indexing.vectors import FaissIndex, VectorIndex, build_dense, load_dense, recall_at_k
 
 
 def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -18,8 +18,8 @@ from webserver import UNSAFE_NAME, corpus_with_unsafe_page, fake_engine_for, fre
 
 from chatbot.cli import main
 from chatbot.errors import ChatbotError
-from chatbot.feedback import DB_FILENAME, FeedbackRecord, FeedbackStore, GapRecord, ShownPassage
-from chatbot.web import (
+from chatbot.feedback.store import DB_FILENAME, FeedbackRecord, FeedbackStore, GapRecord, ShownPassage
+from chatbot.web.server import (
     CSP,
     ExposureError,
     WebSettings,
@@ -155,11 +155,11 @@ def test_serve_refuses_an_exposed_host_without_a_password(
 def test_serve_binds_loopback_by_default(
     fake_model: Any, tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chatbot.web
+    import chatbot.web.server
 
     seen: dict[str, Any] = {}
     server = lambda config: SimpleNamespace(run=lambda: seen.update(vars(config)))  # noqa: E731
-    monkeypatch.setattr(chatbot.web, "_stoppable_server", server)
+    monkeypatch.setattr(chatbot.web.server, "_stoppable_server", server)
     port = free_port()  # 7860 may be taken by a chat running on this machine
     argv = ["serve", "--corpus", str(corpus_dir), "--index", str(tmp_path / "index"), "--data", str(tmp_path)]
     assert main([*argv, "--port", str(port)]) == 0

@@ -46,9 +46,9 @@ def corpus_with_unsafe_page(folder: Path) -> Path:
 
 
 def fake_engine_for(corpus: Path, index_dir: Path, **engine_kwargs: Any) -> Any:
-    from chatbot.answer import Engine
-    from chatbot.indexer import build_index
-    from chatbot.store import load_build
+    from chatbot.answering.engine import Engine
+    from chatbot.indexing.build import build_index
+    from chatbot.indexing.store import load_build
 
     embedder = FakeEmbedder()
     build_index(corpus, index_dir, embedder, progress=False)

@@ -1,0 +1,40 @@
+"""The question: what a patient typed, turned into what is searched.
+
+Stage 3. In: the message and the earlier questions of the conversation. Out: a `SearchQuery`
+(spelling mended, synonyms added, a follow-up resolved) and the kind of answer it asks for.
+
+- `query`: the `SearchQuery` and everything that builds it.
+- `answer_kinds`: what kind of answer a question asks for, and whether a passage gives one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chatbot.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from chatbot.question.answer_kinds import BY_NAME, KINDS, expected_kind, gives
+    from chatbot.question.query import SearchQuery, Speller, build_query, synonym_table
+
+_EXPORTS = {
+    "SearchQuery": ".query",
+    "Speller": ".query",
+    "build_query": ".query",
+    "synonym_table": ".query",
+    "BY_NAME": ".answer_kinds",
+    "KINDS": ".answer_kinds",
+    "expected_kind": ".answer_kinds",
+    "gives": ".answer_kinds",
+}
+__all__ = [
+    "BY_NAME",
+    "KINDS",
+    "SearchQuery",
+    "Speller",
+    "build_query",
+    "expected_kind",
+    "gives",
+    "synonym_table",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

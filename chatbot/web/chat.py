@@ -1,0 +1,305 @@
+"""The patient chat (Gradio): wires widgets to the engine and holds no retrieval logic.
+
+What each answer showed is kept per session on the server (`gr.State` of `Turn`s), never in the
+browser: a vote is stored with exactly those passages, a "not covered" question is stored as a
+content gap, and the conversation can be downloaded as Markdown with every citation. Citations
+link to their section on the "Read the article" page. Safe defaults: no question history kept
+in the browser, no analytics, no API page; `chatbot.web.server` adds the security headers and passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from chatbot.answering.answerer import Answerer  # noqa: E402
+from chatbot.answering.engine import MAX_QUESTION_CHARS, Passage, clean_question  # noqa: E402
+from chatbot.errors import ChatbotError  # noqa: E402
+from chatbot.feedback.store import FeedbackRecord, FeedbackStore, utc_now  # noqa: E402
+from chatbot.present import (  # noqa: E402
+    DISCLAIMER,
+    answer_markdown,
+    escape_markdown,
+    sources_markdown,
+    unescape_markdown,
+)
+from chatbot.web.article import article_url  # noqa: E402
+from chatbot.web.conversation import Turn, feedback_record, find_turn, gap_record, vote_of  # noqa: E402
+from chatbot.web.downloads import private_folder  # noqa: E402
+from chatbot.web.transcript import FILENAME, transcript_markdown  # noqa: E402
+
+log = logging.getLogger("chatbot.app")
+
+EXAMPLES = (
+    "What is refractory myeloma?",
+    "How do doctors find out if myeloma has stopped responding?",
+    "What treatments are there when myeloma comes back?",
+    "Is a stem cell transplant an option?",
+    "What is CAR T-cell therapy?",
+)
+NOTICE = (
+    "Answers are passages quoted from the article *Understanding Refractory Myeloma: Definition, "
+    f"Symptoms, and Treatment*, each with the section it comes from. {DISCLAIMER} "
+    "In an emergency, call your local emergency number."
+)
+REASONS = [
+    ("It showed the wrong passage", "wrong-passage"),
+    ("It did not answer my question", "not-answered"),
+    ("It was hard to understand", "hard-to-understand"),
+    ("Something else", "other"),
+]
+THANKS = "Thank you: your feedback helps the support team improve the answers."
+NOT_SAVED = "Sorry, your feedback could not be saved just now; the chat still works."
+SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
+SHORTENED = f"*Your message was long: only its first {MAX_QUESTION_CHARS:,} characters were searched.*"
+# Fonts from the system: the default theme's web fonts are remote, which the CSP blocks.
+THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+Message = dict[str, Any]
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _text(content: Any) -> str:
+    """The text of a message's content, which arrives as a string or a list of content blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(_text(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    return ""
+
+
+def _utf8(value: Any) -> Any:
+    """A message with lone surrogates taken out of its text: UTF-8 cannot carry them back."""
+    if isinstance(value, str):
+        return _SURROGATES.sub("", value)
+    if isinstance(value, list):
+        return [_utf8(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _utf8(v) for k, v in value.items()}
+    return value
+
+
+def earlier_questions(history: list[Message]) -> list[str]:
+    """The user's questions so far, oldest first (sources blocks and answers are left out)."""
+    return [unescape_markdown(_text(m.get("content"))) for m in history if m.get("role") == "user"]
+
+
+def download_label(questions: int) -> str:
+    count = "1 question" if questions == 1 else f"{questions} questions"
+    return f"Download the conversation ({count}, Markdown)"
+
+
+def passage_link(p: Passage) -> str:
+    return article_url(p.source, p.section, p.start, p.end, p.text)
+
+
+def respond(
+    engine: Answerer,
+    message: str,
+    history: list[Message] | None,
+    turns: list[Turn] | None = None,
+    store: FeedbackStore | None = None,
+) -> tuple[str, list[Message], list[Turn]]:
+    """One turn: the question, the answer with linked citations, and a collapsed Sources block.
+
+    Whatever arrives (a pasted book, control characters, lone surrogates, a malformed API call),
+    the patient gets a reply and never a traceback: the question is cleaned and cut as the engine
+    searches it, and an unexpected failure is logged and answered with an apology.
+    """
+    history = [_utf8(m) for m in history if isinstance(m, dict)] if isinstance(history, list) else []
+    turns = list(turns or [])
+    typed = message if isinstance(message, str) else ""
+    question = clean_question(typed)
+    if not question:
+        return "", history, turns
+    shortened = len(" ".join(typed[: MAX_QUESTION_CHARS * 2].split())) > MAX_QUESTION_CHARS
+    earlier = [clean_question(q) for q in earlier_questions(history)]
+    # The question is shown as searched: escaped, so markup in it is text, never rendered.
+    shown_question = escape_markdown(question + (" …" if shortened else ""))
+    turn: list[Message] = [{"role": "user", "content": shown_question}]
+    try:
+        build_id = engine.build_id
+        answer = engine.ask(question, earlier)
+        markdown = answer_markdown(answer, passage_link)
+    except ChatbotError as exc:
+        turn.append({"role": "assistant", "content": f"Sorry, I cannot answer right now: {exc}"})
+        return "", history + turn, turns
+    except Exception:  # the details go to the operators' log, never to the patient
+        log.exception("answering a question failed")
+        turn.append({"role": "assistant", "content": SORRY})
+        return "", history + turn, turns
+    turn.append({"role": "assistant", "content": f"{SHORTENED}\n\n{markdown}" if shortened else markdown})
+    if answer.passages:
+        turn.append(
+            {
+                "role": "assistant",
+                "content": sources_markdown(answer, passage_link),
+                "metadata": {"title": f"Sources ({len(answer.passages)})", "status": "done"},
+            }
+        )
+    first = len(history) + 1
+    shown = Turn(question, tuple(earlier), answer, build_id, first, len(history) + len(turn) - 1)
+    gap = gap_record(shown)
+    if gap is not None and store is not None:
+        store.record_gap(gap)  # a failure is logged by the store; the answer is shown anyway
+    return "", history + turn, [*turns, shown]
+
+
+def record_vote(
+    store: FeedbackStore | None, shown: list[Turn] | None, message_index: Any, liked: Any
+) -> tuple[FeedbackRecord | None, bool, str]:
+    """A like or dislike on an answer: (the record a reason may be added to, whether to ask for
+    one, the status line). A store that cannot be written is logged there and said here."""
+    turn = find_turn(shown or [], message_index)
+    vote = vote_of(liked)
+    if turn is None or vote is None or store is None:  # a withdrawn vote, or not an answer
+        return None, False, ""
+    record = feedback_record(turn, vote)
+    if not store.record_feedback(record):
+        return None, False, NOT_SAVED
+    if vote == "dislike":
+        return record, True, ""
+    return None, False, THANKS
+
+
+def queue_settings(cpus: int | None = None) -> dict[str, int]:
+    """The Gradio queue for this machine. An answer is CPU-bound (embedding the question), so about
+    as many run at once as there are cores: two per core, so that one computes while another's
+    request and reply are handled (measured on 2 cores with 8 and 32 users: 4 at once gave the
+    most answers per second, 2 a few percent fewer, 1 a fifth fewer). The line behind them holds
+    bursts (64 per core, a few seconds of work) and refuses beyond, rather than stalling answers
+    for minutes."""
+    n = max(1, cpus if cpus is not None else os.cpu_count() or 1)
+    return {"default_concurrency_limit": 2 * n, "max_size": 64 * n}
+
+
+class Transcripts:
+    """Markdown files of conversations for the download button, in one private folder.
+
+    Gradio copies a returned file into its own cache (cleared by `delete_cache`); ours is
+    replaced at every turn and the folder is removed when the process exits (`scratch`).
+    """
+
+    def __init__(self) -> None:
+        self.folder = private_folder("chatbot-transcripts-")
+
+    def write(self, turns: list[Turn], previous: str | None) -> str | None:
+        if previous and Path(previous).parent.parent == self.folder:
+            shutil.rmtree(Path(previous).parent, ignore_errors=True)
+        if not turns:
+            return None
+        path = Path(tempfile.mkdtemp(dir=self.folder)) / FILENAME
+        path.write_text(transcript_markdown(turns, utc_now()), encoding="utf-8")
+        return str(path)
+
+
+def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks:
+    """The patient chat. `store` keeps votes and content gaps; None keeps nothing."""
+    transcripts = Transcripts()
+    with gr.Blocks(title="Refractory myeloma questions", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown("## Questions about refractory myeloma")
+        gr.Markdown(NOTICE, elem_id="notice")
+        turns = gr.State([])  # list[Turn]: what each answer showed, on the server only
+        voted = gr.State(None)  # the FeedbackRecord a reason may still be added to
+        last_file = gr.State(None)
+        chatbot = gr.Chatbot(
+            elem_id="chatbot",
+            label="Conversation",
+            height=560,
+            examples=[{"text": q} for q in EXAMPLES],
+            placeholder="Ask a question about refractory myeloma, or pick an example.",
+            buttons=["copy"],
+            feedback_options=("Like", "Dislike"),
+        )
+        with gr.Row():
+            question = gr.Textbox(
+                elem_id="question",
+                show_label=False,
+                placeholder="Type your question and press Enter",
+                scale=5,
+                max_lines=4,
+            )
+            send = gr.Button("Ask", variant="primary", scale=1)
+        with gr.Group(visible=False, elem_id="reason-panel") as reason_panel:
+            reason = gr.Radio(REASONS, label="What was wrong with this answer? (optional)", elem_id="reason")
+            comment = gr.Textbox(label="Anything else? (optional)", elem_id="reason-comment", max_lines=3)
+            with gr.Row():
+                reason_send = gr.Button("Send", elem_id="reason-send", size="sm")
+                reason_skip = gr.Button("No thanks", elem_id="reason-skip", size="sm")
+        status = gr.Markdown("", elem_id="feedback-status")
+        with gr.Row():
+            clear = gr.Button("Clear conversation", elem_id="clear")
+            download = gr.DownloadButton(download_label(0), elem_id="download", interactive=False)
+
+        def on_submit(message: str, history: list[Message], shown: list[Turn]) -> tuple[Any, ...]:
+            return respond(engine, message, history, shown, store)
+
+        def on_example(evt: gr.SelectData, history: list[Message], shown: list[Turn]) -> tuple[Any, ...]:
+            value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
+            return respond(engine, str(value.get("text", "")), history, shown, store)
+
+        def after_turn(shown: list[Turn], previous: str | None) -> tuple[Any, ...]:
+            path = transcripts.write(shown, previous)
+            button = gr.DownloadButton(download_label(len(shown)), value=path, interactive=path is not None)
+            return button, path, None, gr.Group(visible=False), ""
+
+        def on_like(evt: gr.LikeData, shown: list[Turn]) -> tuple[Any, ...]:
+            record, ask_reason, status = record_vote(store, shown, evt.index, evt.liked)
+            return record, gr.Group(visible=ask_reason), status
+
+        def on_reason(record: FeedbackRecord | None, why: str | None, more: str) -> tuple[Any, ...]:
+            if record is not None and store is not None and (why or more.strip()):
+                store.add_reason(record, why or "other", more)
+            return None, gr.Group(visible=False), None, "", THANKS if record is not None else ""
+
+        chat_io = ([question, chatbot, turns], [question, chatbot, turns])
+        after_io = ([turns, last_file], [download, last_file, voted, reason_panel, status])
+        private: dict[str, Any] = {"api_visibility": "private"}
+        question.submit(on_submit, *chat_io, api_name="chat").then(after_turn, *after_io, **private)
+        send.click(on_submit, *chat_io, **private).then(after_turn, *after_io, **private)
+        chatbot.example_select(on_example, [chatbot, turns], [question, chatbot, turns], **private).then(
+            after_turn, *after_io, **private
+        )
+        chatbot.like(on_like, [turns], [voted, reason_panel, status], **private)
+        reason_io = [voted, reason_panel, reason, comment, status]
+        reason_send.click(on_reason, [voted, reason, comment], reason_io, **private)
+        reason_skip.click(lambda: (None, gr.Group(visible=False), None, "", ""), None, reason_io, **private)
+        clear.click(lambda: ("", [], []), None, [question, chatbot, turns], **private).then(
+            after_turn, *after_io, **private
+        )
+        chatbot.clear(lambda: [], None, [turns], **private).then(after_turn, *after_io, **private)
+    demo.queue(**queue_settings())
+    demo.transcripts = transcripts  # type: ignore[attr-defined]
+    return demo
+
+
+def launch_options(host: str, port: int) -> dict[str, Any]:
+    """The launch settings that keep a local health app private (for `demo.launch`, as in tests)."""
+    return {
+        "server_name": host,
+        "server_port": port,
+        "share": False,
+        **mount_options(),
+    }
+
+
+def mount_options() -> dict[str, Any]:
+    """The settings shared by `launch` and `gr.mount_gradio_app`: nothing kept in the browser."""
+    return {
+        "footer_links": [],
+        "run_history": False,
+        "enable_monitoring": False,
+        "mcp_server": False,
+        "show_error": False,
+        "theme": THEME,
+    }

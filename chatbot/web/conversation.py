@@ -1,0 +1,75 @@
+"""What one chat session showed, kept on the server: the source of feedback rows and transcripts.
+
+The chat keeps a list of `Turn`s in the session's server-side state (never in the browser): the
+question, the earlier questions, the Answer with its passages, the index build that chose them,
+and where the answer sits in the chat's message list, so a vote on a message can be traced back
+to exactly what the patient saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chatbot.answering.engine import Answer
+from chatbot.feedback.store import FeedbackRecord, GapRecord, ShownPassage, utc_now
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and the answer shown for it."""
+
+    question: str
+    history: tuple[str, ...]  # earlier questions, oldest first
+    answer: Answer
+    build_id: str
+    first_message: int  # index of the answer's first message in the chat history
+    last_message: int  # index of its last message (the Sources block when there is one)
+    time: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.time:
+            object.__setattr__(self, "time", utc_now())
+
+
+def find_turn(turns: Sequence[Turn], message_index: object) -> Turn | None:
+    """The turn a chat message belongs to (a vote names the message it was given on)."""
+    if isinstance(message_index, (list, tuple)):  # a two-dimensional index: (row, column)
+        message_index = message_index[0] if message_index else None
+    if not isinstance(message_index, int):
+        return None
+    return next((t for t in turns if t.first_message <= message_index <= t.last_message), None)
+
+
+def vote_of(liked: object) -> str | None:
+    """Gradio's LikeData.liked as a stored vote: True like, False dislike, "" a withdrawn vote."""
+    if liked is True or liked == "Like":
+        return "like"
+    if liked is False or liked == "Dislike":
+        return "dislike"
+    return None
+
+
+def feedback_record(turn: Turn, vote: str) -> FeedbackRecord:
+    """The row stored for a vote: what was asked and exactly which passages were shown."""
+    return FeedbackRecord(
+        question=turn.question,
+        history=turn.history,
+        query=turn.answer.query,
+        passages=tuple(ShownPassage(p.id, p.section) for p in turn.answer.passages),
+        index_build=turn.build_id,
+        vote=vote,
+    )
+
+
+def gap_record(turn: Turn) -> GapRecord | None:
+    """A content gap when the corpus did not cover the question, else None."""
+    if turn.answer.answered or not turn.answer.query:  # answered, or nothing to search for
+        return None
+    return GapRecord(
+        question=turn.question,
+        history=turn.history,
+        query=turn.answer.query,
+        index_build=turn.build_id,
+        closest_sections=turn.answer.closest_sections,
+    )
