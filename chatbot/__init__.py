@@ -24,15 +24,16 @@ from chatbot.lazy import lazy_exports
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from chatbot.answering.answer import Answer, Passage
     from chatbot.answering.answerer import Answerer
-    from chatbot.answering.engine import Answer, Engine, Passage, open_engine
+    from chatbot.answering.engine import Engine, open_engine
     from chatbot.errors import ChatbotError
 
 _EXPORTS = {
     "open_engine": "chatbot.answering.engine",
     "Engine": "chatbot.answering.engine",
-    "Answer": "chatbot.answering.engine",
-    "Passage": "chatbot.answering.engine",
+    "Answer": "chatbot.answering.answer",
+    "Passage": "chatbot.answering.answer",
     "Answerer": "chatbot.answering.answerer",
     "ChatbotError": "chatbot.errors",
 }

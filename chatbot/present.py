@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatbot.answering.engine import Answer, Passage
+from chatbot.answering.answer import Answer, Passage
 
 # Where a citation links (the "Read the article" page), or None for plain citations.
 Linker = Callable[[Passage], str]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from chatbot.errors import InputError
 
 if TYPE_CHECKING:
+    from chatbot.answering.answer import Answer, Passage
     from chatbot.answering.answerer import Answerer
-    from chatbot.answering.engine import Answer, Passage
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatbot.answering.engine import Answer, Passage
+from chatbot.answering.answer import Answer, Passage
 from chatbot.evaluation.eval_sets import EvalCase, evaluate, format_report
 
 ANSWER_TEXT = "Refractory myeloma is a type of multiple myeloma that resists treatment."

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from conftest import FakeEmbedder
 
+from chatbot.answering.answer import Answer
 from chatbot.answering.answerer import Answerer
-from chatbot.answering.engine import Answer, Engine, open_engine
+from chatbot.answering.engine import Engine, open_engine
 from chatbot.answering.live import LiveEngine
 from chatbot.cli import main
 from chatbot.indexing.store import MANIFEST, load_build

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chatbot.answering.engine import TENTATIVE_MARGIN, Engine
+from chatbot.answering.coverage import TENTATIVE_MARGIN
+from chatbot.answering.engine import Engine
 from chatbot.answering.retrieval import Fusion
 from chatbot.indexing.bm25 import terms
 from chatbot.indexing.build import build_index

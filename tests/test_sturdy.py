@@ -24,10 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chatbot.web.chat
-from chatbot.answering.engine import MAX_QUESTION_CHARS, Answer, Engine, clean_question
+from chatbot.answering.answer import Answer
+from chatbot.answering.engine import Engine
 from chatbot.cli import main
 from chatbot.errors import InputError
 from chatbot.protocol import answer_json, parse_request
+from chatbot.question.cleaning import MAX_QUESTION_CHARS, clean_question
 
 BAD_INPUTS = {
     "100k characters": "what is refractory myeloma " * 3704,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from chatbot.answering.engine import Answer
+    from chatbot.answering.answer import Answer
     from chatbot.answering.retrieval import Retriever
     from chatbot.indexing.store import StoredIndex
     from chatbot.question.query import SearchQuery

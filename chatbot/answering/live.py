@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from chatbot.answering.answer import Answer
 from chatbot.answering.answerer import DEFAULT_TOP_K, Answerer
-from chatbot.answering.engine import Answer, Engine
+from chatbot.answering.engine import Engine
 from chatbot.answering.retrieval import Retriever
 from chatbot.indexing.embedding import Embedder
 from chatbot.indexing.store import MANIFEST, StoredIndex, load_build, read_manifest

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from chatbot.answering.engine import Answer
+from chatbot.answering.answer import Answer
 from chatbot.errors import InputError
 
 

@@ -3,6 +3,7 @@
 Stage 3. In: the message and the earlier questions of the conversation. Out: a `SearchQuery`
 (spelling mended, synonyms added, a follow-up resolved) and the kind of answer it asks for.
 
+- `cleaning`: what was typed, normalised and bounded before anything reads it.
 - `query`: the `SearchQuery` and everything that builds it.
 - `answer_kinds`: what kind of answer a question asks for, and whether a passage gives one.
 """
@@ -15,9 +16,12 @@ from chatbot.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from chatbot.question.answer_kinds import BY_NAME, KINDS, expected_kind, gives
+    from chatbot.question.cleaning import MAX_QUESTION_CHARS, clean_question
     from chatbot.question.query import SearchQuery, Speller, build_query, synonym_table
 
 _EXPORTS = {
+    "MAX_QUESTION_CHARS": ".cleaning",
+    "clean_question": ".cleaning",
     "SearchQuery": ".query",
     "Speller": ".query",
     "build_query": ".query",
@@ -30,9 +34,11 @@ _EXPORTS = {
 __all__ = [
     "BY_NAME",
     "KINDS",
+    "MAX_QUESTION_CHARS",
     "SearchQuery",
     "Speller",
     "build_query",
+    "clean_question",
     "expected_kind",
     "gives",
     "synonym_table",

@@ -21,8 +21,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from chatbot.answering.answer import Passage  # noqa: E402
 from chatbot.answering.answerer import Answerer  # noqa: E402
-from chatbot.answering.engine import MAX_QUESTION_CHARS, Passage, clean_question  # noqa: E402
 from chatbot.errors import ChatbotError  # noqa: E402
 from chatbot.feedback.store import FeedbackRecord, FeedbackStore, utc_now  # noqa: E402
 from chatbot.present import (  # noqa: E402
@@ -32,6 +32,7 @@ from chatbot.present import (  # noqa: E402
     sources_markdown,
     unescape_markdown,
 )
+from chatbot.question.cleaning import MAX_QUESTION_CHARS, clean_question  # noqa: E402
 from chatbot.web.article import article_url  # noqa: E402
 from chatbot.web.conversation import Turn, feedback_record, find_turn, gap_record, vote_of  # noqa: E402
 from chatbot.web.downloads import private_folder  # noqa: E402

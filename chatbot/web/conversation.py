@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chatbot.answering.engine import Answer
+from chatbot.answering.answer import Answer
 from chatbot.feedback.store import FeedbackRecord, GapRecord, ShownPassage, utc_now
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from chatbot.answering.answer import Answer, Passage
 from chatbot.answering.answerer import Answerer
-from chatbot.answering.engine import Answer, Passage
 from chatbot.feedback.store import FeedbackRecord, FeedbackStore, GapCount
 from chatbot.present import escape_markdown
 from chatbot.question.answer_kinds import BY_NAME

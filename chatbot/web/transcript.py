@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from chatbot.answering.engine import Passage
+from chatbot.answering.answer import Passage
 from chatbot.present import ADVICE, ALERT_TITLES, DISCLAIMER, Layout, answer_blocks
 from chatbot.web.conversation import Turn
 
