@@ -233,7 +233,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from chatbot.web.server import check_address, serve, settings_from
+    from chatbot.web.server import serve
+    from chatbot.web.settings import check_address, settings_from
     from chatbot.web.startup import serving_engine, warm_up
 
     settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)

@@ -26,8 +26,10 @@ from conftest import ARTICLE, ROOT
 from webserver import UNSAFE_QUESTION, corpus_with_unsafe_page, fake_engine_for, serve_process, serving
 
 from chatbot.cli import main
-from chatbot.feedback.store import DB_FILENAME, FeedbackStore, GapRecord
-from chatbot.web.server import WebSettings, create_app
+from chatbot.feedback.records import GapRecord
+from chatbot.feedback.store import DB_FILENAME, FeedbackStore
+from chatbot.web.server import create_app
+from chatbot.web.settings import WebSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.slow]
 

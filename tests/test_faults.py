@@ -36,7 +36,8 @@ import chatbot.web.chat
 from chatbot.answering.engine import Engine
 from chatbot.answering.live import LiveEngine
 from chatbot.cli import main
-from chatbot.feedback.store import DB_FILENAME, FeedbackStore, GapRecord
+from chatbot.feedback.records import GapRecord
+from chatbot.feedback.store import DB_FILENAME, FeedbackStore
 from chatbot.indexing.build import build_index
 from chatbot.indexing.store import MANIFEST, load_build, read_manifest
 

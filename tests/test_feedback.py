@@ -14,20 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.feedback.store import (
+from chatbot.errors import FeedbackStoreError, InvalidFeedbackError
+from chatbot.feedback.records import (
     CSV_COLUMNS,
-    DB_FILENAME,
     REASONS,
-    SCHEMA_VERSION,
     FeedbackRecord,
-    FeedbackStore,
-    FeedbackStoreError,
     GapRecord,
-    InvalidFeedbackError,
     ShownPassage,
+    normalise_question,
+)
+from chatbot.feedback.store import (
+    DB_FILENAME,
+    SCHEMA_VERSION,
+    FeedbackStore,
     default_data_dir,
     default_db_path,
-    normalise_question,
 )
 
 # Commas, quotes, CR/LF, unicode and an HTML payload: everything a CSV writer can get wrong.

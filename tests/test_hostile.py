@@ -169,7 +169,8 @@ def test_hostile_inputs_through_the_chat_endpoint(fake_engine: Any, tmp_path: Pa
     httpx = pytest.importorskip("httpx")
     from webserver import serving
 
-    from chatbot.web.server import WebSettings, create_app
+    from chatbot.web.server import create_app
+    from chatbot.web.settings import WebSettings
 
     app = create_app(fake_engine, WebSettings(data_dir=tmp_path / "data"))
     wrong = []

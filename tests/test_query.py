@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 
 from chatbot.question.query import (
-    Speller,
     asks_cause,
     build_query,
     definition_subject,
     is_followup,
     resolve_followup,
-    specificity,
     synonym_table,
     without_exclusions,
 )
+from chatbot.question.spelling import Speller, specificity
 
 CORPUS_WORDS = (
     "refractory myeloma " * 20 + "refactory chemotherapy stem cell transplantation biopsy diagnosis "

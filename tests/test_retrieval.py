@@ -11,9 +11,9 @@ import pytest
 from chatbot.answering.coverage import TENTATIVE_MARGIN
 from chatbot.answering.engine import Engine
 from chatbot.answering.retrieval import Fusion
-from chatbot.indexing.bm25 import terms
 from chatbot.indexing.build import build_index
 from chatbot.indexing.store import load_build
+from chatbot.language import terms
 from chatbot.present import TENTATIVE, answer_text
 from chatbot.protocol import answer_json
 from tests.conftest import FakeEmbedder

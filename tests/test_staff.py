@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from webserver import fake_engine_for
 
-from chatbot.feedback.store import DB_FILENAME, FeedbackRecord, FeedbackStore, GapRecord, ShownPassage
+from chatbot.feedback.records import FeedbackRecord, GapRecord, ShownPassage
+from chatbot.feedback.store import DB_FILENAME, FeedbackStore
 from chatbot.web.staff import (
     CANDIDATE_COLUMNS,
     CANDIDATES,

@@ -17,17 +17,12 @@ import pytest
 from webserver import UNSAFE_NAME, corpus_with_unsafe_page, fake_engine_for, free_port, serving
 
 from chatbot.cli import main
-from chatbot.errors import ChatbotError
-from chatbot.feedback.store import DB_FILENAME, FeedbackRecord, FeedbackStore, GapRecord, ShownPassage
-from chatbot.web.server import (
-    CSP,
-    ExposureError,
-    WebSettings,
-    create_app,
-    is_loopback,
-    parse_credentials,
-    settings_from,
-)
+from chatbot.errors import ChatbotError, ExposureError
+from chatbot.feedback.records import FeedbackRecord, GapRecord, ShownPassage
+from chatbot.feedback.store import DB_FILENAME, FeedbackStore
+from chatbot.web.security import CSP
+from chatbot.web.server import create_app
+from chatbot.web.settings import WebSettings, is_loopback, parse_credentials, settings_from
 
 pytestmark = pytest.mark.app
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from chatbot.answering.retrieval import Hit
-from chatbot.indexing.bm25 import BM25Index, term_words, terms
+from chatbot.indexing.bm25 import BM25Index
+from chatbot.language import WHO, term_words
 from chatbot.question.answer_kinds import BY_NAME, gives
-from chatbot.question.query import SearchQuery, specificity
+from chatbot.question.query import SearchQuery
+from chatbot.question.spelling import specificity
 
 # "Is this covered at all?" combines two kinds of evidence about the closest passages: the cosine
 # similarity of the query (meaning) and the share of the query's words they contain, each word
@@ -31,15 +33,6 @@ COVER_THRESHOLD = 0.84
 # the 28 answered questions within this margin were off-topic (near-topic questions the article does
 # not answer: flying after a transplant, smoking, pregnancy), against 2 of the 278 above it.
 TENTATIVE_MARGIN = 0.21
-# Who a question is about ("my brother has numbness...") says nothing of whether the corpus covers
-# it, but as words no article uses they would weigh the most in the word coverage: left out there.
-_WHO = frozenset(
-    terms(
-        "brother sister wife husband partner mum mom mother dad father son daughter child children "
-        "kid kids friend family grandma grandpa grandmother grandfather aunt uncle "
-        "boyfriend girlfriend spouse parent parents"
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ def word_weights(bm25: BM25Index, text: str) -> dict[str, float]:
     in English (see `query.specificity`). Who the question is about is left out."""
     weights: dict[str, float] = {}
     for word, term in term_words(text):
-        if term not in _WHO:
+        if term not in WHO:
             weight = bm25.idf(term) * specificity(word)
             weights[term] = max(weights.get(term, 0.0), weight)
     return weights

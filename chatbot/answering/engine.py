@@ -19,11 +19,12 @@ from chatbot.answering.answerer import DEFAULT_TOP_K, Answerer
 from chatbot.answering.coverage import COVER_THRESHOLD, Found, found, judge, word_weights
 from chatbot.answering.passages import DIVERSITY, choose
 from chatbot.answering.retrieval import FUSION, Fusion, Retriever
-from chatbot.indexing.bm25 import words
 from chatbot.indexing.embedding import Embedder
 from chatbot.indexing.store import StoredIndex
+from chatbot.language import words
 from chatbot.question.cleaning import clean_question
-from chatbot.question.query import SearchQuery, Speller, build_query, synonym_table
+from chatbot.question.query import SearchQuery, build_query, synonym_table
+from chatbot.question.spelling import Speller
 from chatbot.safety.advice import advice_framing
 from chatbot.safety.match import check_message
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from chatbot.answering.answer import Passage
 from chatbot.answering.retrieval import Hit
-from chatbot.indexing.bm25 import words
 from chatbot.indexing.store import StoredIndex
+from chatbot.language import words
 
 # Passages after the first are chosen by fused score less DIVERSITY x their chunk's highest cosine
 # with a chunk already chosen (maximal marginal relevance): three passages that say one thing answer

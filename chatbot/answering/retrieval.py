@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chatbot.indexing.bm25 import BM25Index, terms, words
+from chatbot.indexing.bm25 import BM25Index
 from chatbot.indexing.chunking import Chunk
 from chatbot.indexing.store import StoredIndex
+from chatbot.language import terms, words
 from chatbot.question.query import SearchQuery
 
 # How a defining sentence goes on after its subject ("Refractory myeloma is a type of ...").

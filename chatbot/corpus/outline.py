@@ -141,6 +141,30 @@ def _is_heading(blocks: list[_Block], j: int, style: str) -> bool:
     return run < 3
 
 
+def _peel_byline(text: str, blocks: list[_Block], i: int, title: str) -> tuple[int, list[str]]:
+    """The byline (bullet lines right after the title) and a repeat of the title may share a block
+    with each other or with the first paragraph: peel them off line by line, keeping spans exact.
+    Returns the first block of content (`blocks` is trimmed in place) and the byline's lines."""
+    byline: list[str] = []
+    while i < len(blocks):
+        block = blocks[i]
+        lines = block.text.split("\n")
+        k = 0
+        while k < len(lines) and (_BYLINE.match(lines[k]) or lines[k].strip() == title):
+            if lines[k].strip() != title:
+                byline.append(lines[k].strip().lstrip("•·▪‣◦*- ").strip())
+            k += 1
+        if k == 0:
+            break
+        if k < len(lines):
+            cut = block.start + sum(len(ln) + 1 for ln in lines[:k])
+            cut += len(block.text[cut - block.start :]) - len(block.text[cut - block.start :].lstrip())
+            blocks[i] = _Block(text[cut : block.end], cut, block.end, block.gap_before)
+            break
+        i += 1
+    return i, byline
+
+
 def parse_plain_text(text: str, fallback_title: str) -> Outline:
     """Outline a plain-text web article.
 
@@ -161,25 +185,7 @@ def parse_plain_text(text: str, fallback_title: str) -> Outline:
     if "\n" not in first.text and _looks_like_title(first_line) and len(blocks) > 1:
         title = first_line.rstrip(":").strip()
         i = 1
-    # The byline (bullet lines right after the title) and a repeat of the title may share a block
-    # with each other or with the first paragraph: peel them off line by line, keeping spans exact.
-    byline: list[str] = []
-    while i < len(blocks):
-        block = blocks[i]
-        lines = block.text.split("\n")
-        k = 0
-        while k < len(lines) and (_BYLINE.match(lines[k]) or lines[k].strip() == title):
-            if lines[k].strip() != title:
-                byline.append(lines[k].strip().lstrip("•·▪‣◦*- ").strip())
-            k += 1
-        if k == 0:
-            break
-        if k < len(lines):
-            cut = block.start + sum(len(ln) + 1 for ln in lines[:k])
-            cut += len(block.text[cut - block.start :]) - len(block.text[cut - block.start :].lstrip())
-            blocks[i] = _Block(text[cut : block.end], cut, block.end, block.gap_before)
-            break
-        i += 1
+    i, byline = _peel_byline(text, blocks, i, title)
 
     section_style: str | None = None
     section: str | None = None

@@ -2,7 +2,8 @@
 
 Beside the pipeline: written by the chat, read by the staff page and `chatbot feedback export`.
 
-- `store`: the SQLite store (`FeedbackStore`) and its records.
+- `records`: what is kept (`FeedbackRecord`, `GapRecord`, `GapCount`), checked when made.
+- `store`: the SQLite store (`FeedbackStore`) and where its file lives.
 """
 
 from __future__ import annotations
@@ -12,21 +13,15 @@ from typing import TYPE_CHECKING
 from chatbot.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from chatbot.feedback.store import (
-        FeedbackRecord,
-        FeedbackStore,
-        GapCount,
-        GapRecord,
-        ShownPassage,
-        default_data_dir,
-    )
+    from chatbot.feedback.records import FeedbackRecord, GapCount, GapRecord, ShownPassage
+    from chatbot.feedback.store import FeedbackStore, default_data_dir
 
 _EXPORTS = {
-    "FeedbackRecord": ".store",
+    "FeedbackRecord": ".records",
     "FeedbackStore": ".store",
-    "GapCount": ".store",
-    "GapRecord": ".store",
-    "ShownPassage": ".store",
+    "GapCount": ".records",
+    "GapRecord": ".records",
+    "ShownPassage": ".records",
     "default_data_dir": ".store",
 }
 __all__ = ["FeedbackRecord", "FeedbackStore", "GapCount", "GapRecord", "ShownPassage", "default_data_dir"]

@@ -15,23 +15,27 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from chatbot.errors import FeedbackStoreError, InvalidFeedbackError
+from chatbot.errors import FeedbackStoreError
+from chatbot.feedback.records import (
+    CSV_COLUMNS,
+    REASONS,
+    FeedbackRecord,
+    GapCount,
+    GapRecord,
+    ShownPassage,
+    check_choice,
+    normalise_question,
+)
 
 SCHEMA_VERSION = 1
 DB_FILENAME = "feedback.sqlite3"
-VOTES = ("like", "dislike")
-REASONS = ("wrong-passage", "not-answered", "hard-to-understand", "other")
 
 logger = logging.getLogger("chatbot.feedback")
 
@@ -43,93 +47,6 @@ def default_data_dir() -> Path:
 
 def default_db_path() -> Path:
     return default_data_dir() / DB_FILENAME
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def normalise_question(question: str) -> str:
-    """Key grouping trivial rewordings ("What is CAR-T?", "what is car t")."""
-    folded = unicodedata.normalize("NFKC", question).casefold()
-    return " ".join(re.sub(r"[\W_]+", " ", folded).split())
-
-
-def _check_choice(name: str, value: str | None, valid: tuple[str, ...], optional: bool) -> None:
-    if value is None and optional:
-        return
-    if value not in valid:
-        allowed = ", ".join(repr(v) for v in valid) + (" or None" if optional else "")
-        raise InvalidFeedbackError(f"{name} is {value!r}; use one of {allowed}.")
-
-
-def _check_time(value: str) -> None:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.utcoffset() != UTC.utcoffset(None):
-        raise InvalidFeedbackError(
-            f"time is {value!r}; give an ISO-8601 UTC time such as {utc_now()!r}, "
-            "or leave it out to use the current time."
-        )
-
-
-@dataclass(frozen=True)
-class ShownPassage:
-    id: str
-    section: str  # the citation as the user saw it: title, section, subsection
-
-
-@dataclass(frozen=True)
-class FeedbackRecord:
-    question: str
-    history: tuple[str, ...]  # earlier questions in the conversation, oldest first
-    query: str  # what was actually searched (may differ from the question)
-    passages: tuple[ShownPassage, ...]
-    index_build: str
-    vote: str  # "like" | "dislike"
-    reason: str | None = None  # one of REASONS
-    comment: str | None = None
-    time: str = field(default_factory=utc_now)
-
-    def __post_init__(self) -> None:
-        # Tuples, not lists: a record stays immutable whatever the caller passed.
-        object.__setattr__(self, "history", tuple(self.history))
-        object.__setattr__(self, "passages", tuple(self.passages))
-        # A blank comment is no comment; storing None keeps CSV exports unambiguous.
-        if self.comment is not None and not self.comment.strip():
-            object.__setattr__(self, "comment", None)
-        _check_choice("vote", self.vote, VOTES, optional=False)
-        _check_choice("reason", self.reason, REASONS, optional=True)
-        _check_time(self.time)
-
-
-@dataclass(frozen=True)
-class GapRecord:
-    """A question answered with "not covered": a candidate for new corpus content."""
-
-    question: str
-    history: tuple[str, ...]
-    query: str
-    index_build: str
-    closest_sections: tuple[str, ...]  # citations of the best (too weak) passages
-    time: str = field(default_factory=utc_now)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "history", tuple(self.history))
-        object.__setattr__(self, "closest_sections", tuple(self.closest_sections))
-        _check_time(self.time)
-
-
-@dataclass(frozen=True)
-class GapCount:
-    """Gaps grouped by normalised question, for the content-gap report."""
-
-    key: str
-    question: str  # the most recent wording
-    count: int
-    last_time: str
 
 
 _SCHEMA = (
@@ -149,21 +66,6 @@ _SCHEMA = (
 _FEEDBACK_COLS = "time, question, history, query, passages, index_build, vote, reason, comment"
 _GAP_COLS = "time, question, history, query, index_build, closest_sections"
 _GAP_INSERT_COLS = "time, question, question_key, history, query, index_build, closest_sections"
-CSV_COLUMNS = {
-    "feedback": (
-        "time",
-        "question",
-        "history",
-        "query",
-        "passage_ids",
-        "passage_sections",
-        "index_build",
-        "vote",
-        "reason",
-        "comment",
-    ),
-    "gaps": ("time", "question", "history", "query", "index_build", "closest_sections"),
-}
 
 
 def _json(value: Any) -> str:
@@ -329,7 +231,7 @@ class FeedbackStore:
         closed) and offers the reason afterwards; the row is found by its time, question
         and vote. Like every write, a failure is logged and reported as `False`.
         """
-        _check_choice("reason", reason, REASONS, optional=True)
+        check_choice("reason", reason, REASONS, optional=True)
         comment = comment if comment is not None and comment.strip() else None
         sql = """UPDATE feedback SET reason = ?, comment = ? WHERE id = (
             SELECT MAX(id) FROM feedback WHERE time = ? AND question = ? AND vote = ?)"""
@@ -395,8 +297,8 @@ class FeedbackStore:
         `passage_sections`); an empty store gives the header only. JSONL gives one
         record per line, shaped like the dataclass, and nothing for an empty store.
         """
-        _check_choice("kind", kind, ("feedback", "gaps"), optional=False)
-        _check_choice("format", fmt, ("csv", "jsonl"), optional=False)
+        check_choice("kind", kind, ("feedback", "gaps"), optional=False)
+        check_choice("format", fmt, ("csv", "jsonl"), optional=False)
         convert: Callable[[tuple[Any, ...]], FeedbackRecord | GapRecord]
         if kind == "feedback":
             sql = f"SELECT {_FEEDBACK_COLS} FROM feedback ORDER BY id"

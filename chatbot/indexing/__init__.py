@@ -7,6 +7,7 @@ Stage 2. In: `Document`s. Out: a `StoredIndex` (chunks, dense vectors, BM25) tha
 - `vectors`: the `VectorIndex` seam and its FAISS implementation (the only module importing faiss).
 - `bm25`: the tokenizer and the BM25 index built on it.
 - `store`: the index folder on disk, the only module that writes it (builds, manifest, lock).
+- `reuse`: exactly what is embedded per chunk, and the vectors a new build takes from the last.
 - `build`: build or refresh the index, and whether the one on disk is current (`stale_reason`).
 - `changes`: what a build changes (documents and sections added, changed, removed).
 """

@@ -9,7 +9,6 @@ and left out, or, with `strict`, fail the build before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
@@ -17,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import numpy as np
 
 from chatbot.corpus.files import (
     DEFAULT_MAX_FILE_MB,
@@ -31,7 +28,12 @@ from chatbot.corpus.files import (
 from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError
 from chatbot.indexing.changes import Catalog, Plan, make_catalog, plan
 from chatbot.indexing.chunking import Chunk, ChunkSettings, chunk_document
-from chatbot.indexing.embedding import Embedder, encode_all
+from chatbot.indexing.embedding import Embedder
+from chatbot.indexing.reuse import (
+    embed_key,
+    embed_missing,
+    embed_recipe,
+)
 from chatbot.indexing.store import (
     Manifest,
     StoredDocument,
@@ -47,27 +49,6 @@ from chatbot.indexing.store import (
 from chatbot.indexing.vectors import ANN_THRESHOLD, ann_settings, build_dense
 
 log = logging.getLogger("chatbot.index")
-EMBED_BATCH = 256
-
-
-def embedded_texts(chunk: Chunk) -> list[str]:
-    """Exactly what the model embeds for a chunk: its dense text, then each sentence."""
-    return [chunk.dense_text, *chunk.sentence_texts]
-
-
-def embed_key(chunk: Chunk) -> str:
-    """A hash of the texts embedded for a chunk: stored vectors are reused only on a match, so a
-    change in what is embedded (not only in the corpus) is never served with old vectors."""
-    return hashlib.sha256("\x1e".join(embedded_texts(chunk)).encode()).hexdigest()[:24]
-
-
-def embed_recipe() -> str:
-    """A fingerprint of how chunks become texts to embed, recorded in the manifest: when the code
-    changes it, an unchanged corpus is re-indexed (and its passages re-embedded) all the same."""
-    probe = Chunk(
-        "probe", "probe.txt", "Title", ("Section", "Subsection"), "One. Two.", 0, 9, ((0, 4), (5, 9))
-    )
-    return embed_key(probe)[:12]
 
 
 @dataclass(frozen=True)
@@ -128,25 +109,6 @@ def _chunk(docs: Sequence[Document], settings: ChunkSettings, progress: bool) ->
     return chunks
 
 
-def _previous_vectors(index_dir: Path, embedder: Embedder) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Chunk and sentence vectors of the current build by `embed_key`, when made by the same model
-    (a build from before the keys were stored has none: everything is embedded again)."""
-    try:
-        manifest = read_manifest(index_dir)
-        if manifest is None or (manifest.model_id, manifest.dim) != (embedder.model_id, embedder.dim):
-            return {}
-        chunks, keys, vectors, sentence_vectors = load_vectors(index_dir, manifest)
-    except ChatbotError:
-        return {}  # a damaged index is simply rebuilt from scratch
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    row = 0
-    for i, (c, key) in enumerate(zip(chunks, keys, strict=True)):
-        if key:
-            out[key] = (vectors[i], sentence_vectors[row : row + len(c.sentences)])
-        row += len(c.sentences)
-    return out
-
-
 def _up_to_date(
     index_dir: Path,
     corpus_dir: Path,
@@ -164,37 +126,6 @@ def _up_to_date(
     except ChatbotError:
         return None
     return None if stale_reason(manifest, corpus_dir, digest, embedder, settings, options) else manifest
-
-
-def _embed_missing(
-    chunks: Sequence[Chunk], index_dir: Path, embedder: Embedder, progress: bool
-) -> tuple[list[str], np.ndarray, np.ndarray, int]:
-    """Each chunk's `embed_key`, chunk vectors and sentence vectors (chunk after chunk), and how
-    many chunks had to be embedded: the others take their vectors from the current build."""
-    previous = _previous_vectors(index_dir, embedder)
-    keys = [embed_key(c) for c in chunks]
-    todo = [i for i, key in enumerate(keys) if key not in previous]
-    # One pass over the new chunks and their sentences, so the progress bar counts real work.
-    texts = [chunks[i].dense_text for i in todo]
-    for i in todo:
-        texts.extend(chunks[i].sentence_texts)
-    fresh = encode_all(embedder, texts, progress, batch=EMBED_BATCH)
-    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
-    sentence_parts: list[np.ndarray] = []
-    fresh_at = dict(zip(todo, range(len(todo)), strict=True))
-    cursor = len(todo)
-    for i, c in enumerate(chunks):
-        if i in fresh_at:
-            vectors[i] = fresh[fresh_at[i]]
-            sentence_parts.append(fresh[cursor : cursor + len(c.sentences)])
-            cursor += len(c.sentences)
-        else:
-            vectors[i], sentences = previous[keys[i]]
-            sentence_parts.append(sentences)
-    sentence_vectors = (
-        np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, embedder.dim), dtype=np.float32)
-    )
-    return keys, vectors, sentence_vectors, len(todo)
 
 
 def _new_manifest(
@@ -220,6 +151,30 @@ def _new_manifest(
         settings=options.settings(),
         skipped=[str(p) for p in scan.problems],
     )
+
+
+def _built(
+    manifest: Manifest, embedded: int, chunks: int, started: float, phases: dict[str, float]
+) -> BuildReport:
+    """The report of a build just written, logged."""
+    report = BuildReport(
+        manifest,
+        embedded,
+        chunks - embedded,
+        time.perf_counter() - started,
+        tuple(manifest.skipped),
+        phases=phases,
+    )
+    log.info(
+        "built index %s: %d documents, %d chunks (%d embedded, %d reused) in %.1fs",
+        manifest.build_id,
+        manifest.documents,
+        manifest.chunks,
+        report.embedded,
+        report.reused,
+        report.seconds,
+    )
+    return report
 
 
 def build_index(
@@ -258,7 +213,7 @@ def build_index(
                 "or .jsonl records there."
             )
         phases["read"], mark = time.perf_counter() - mark, time.perf_counter()
-        keys, vectors, sentence_vectors, embedded = _embed_missing(chunks, index_dir, embedder, progress)
+        keys, vectors, sentence_vectors, embedded = embed_missing(chunks, index_dir, embedder, progress)
         phases["embed"], mark = time.perf_counter() - mark, time.perf_counter()
         dense = build_dense(vectors, options.ann_threshold, progress=progress)
         phases["dense"], mark = time.perf_counter() - mark, time.perf_counter()
@@ -277,24 +232,7 @@ def build_index(
             keys,
         )
         phases["write"] = time.perf_counter() - mark
-    report = BuildReport(
-        manifest,
-        embedded,
-        len(chunks) - embedded,
-        time.perf_counter() - started,
-        tuple(manifest.skipped),
-        phases=phases,
-    )
-    log.info(
-        "built index %s: %d documents, %d chunks (%d embedded, %d reused) in %.1fs",
-        manifest.build_id,
-        manifest.documents,
-        manifest.chunks,
-        report.embedded,
-        report.reused,
-        report.seconds,
-    )
-    return report
+    return _built(manifest, embedded, len(chunks), started, phases)
 
 
 def plan_build(

@@ -5,6 +5,7 @@ Stage 3. In: the message and the earlier questions of the conversation. Out: a `
 
 - `cleaning`: what was typed, normalised and bounded before anything reads it.
 - `query`: the `SearchQuery` and everything that builds it.
+- `spelling`: everyday English, how specific a word is, and the `Speller` that mends slips.
 - `answer_kinds`: what kind of answer a question asks for, and whether a passage gives one.
 """
 
@@ -17,15 +18,17 @@ from chatbot.lazy import lazy_exports
 if TYPE_CHECKING:
     from chatbot.question.answer_kinds import BY_NAME, KINDS, expected_kind, gives
     from chatbot.question.cleaning import MAX_QUESTION_CHARS, clean_question
-    from chatbot.question.query import SearchQuery, Speller, build_query, synonym_table
+    from chatbot.question.query import SearchQuery, build_query, synonym_table
+    from chatbot.question.spelling import Speller, specificity
 
 _EXPORTS = {
     "MAX_QUESTION_CHARS": ".cleaning",
     "clean_question": ".cleaning",
     "SearchQuery": ".query",
-    "Speller": ".query",
     "build_query": ".query",
     "synonym_table": ".query",
+    "Speller": ".spelling",
+    "specificity": ".spelling",
     "BY_NAME": ".answer_kinds",
     "KINDS": ".answer_kinds",
     "expected_kind": ".answer_kinds",
@@ -41,6 +44,7 @@ __all__ = [
     "clean_question",
     "expected_kind",
     "gives",
+    "specificity",
     "synonym_table",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

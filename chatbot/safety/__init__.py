@@ -4,6 +4,7 @@ Stage 4, run before retrieval. In: the message. Out: an `Alert` (an urgent care 
 advice framing, from rules kept as data in `safety.toml`.
 
 - `rules`: the rules file read, checked and indexed.
+- `text`: a message as the rules read it (normalised tokens, numbers, typo-tolerant words).
 - `match`: a message matched against the safety rules (`check_message`).
 - `advice`: questions that ask for a personal medical decision.
 """

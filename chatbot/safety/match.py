@@ -25,20 +25,17 @@ from itertools import product
 from typing import Literal
 
 from chatbot.safety.rules import (
-    BOUNDARIES,
     RULES_PATH,
-    SENTENCE,
     SEVERITY,
     Phrase,
     Rule,
     RuleSet,
     SafetyRulesError,
     Term,
-    as_number,
     default_rules,
     load_rules,
-    normalise,
 )
+from chatbot.safety.text import BOUNDARIES, SENTENCE, as_number, normalise
 
 __all__ = [
     "RULES_PATH",

@@ -8,20 +8,20 @@ on what a word is. Matching a message against the rules is `chatbot.safety.match
 
 from __future__ import annotations
 
-import html
 import re
 import tomllib
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 from chatbot.errors import SafetyRulesError
+from chatbot.safety.text import (
+    BOUNDARIES,
+    Lexicon,
+    normalise,
+)
 
 RULES_PATH = Path(__file__).parent / "safety.toml"
 KINDS = ("emergency", "crisis", "urgent")
@@ -30,9 +30,6 @@ KINDS = ("emergency", "crisis", "urgent")
 # is then added to that card (see `check_message`), so a crisis never loses its crisis line.
 SEVERITY = {kind: rank for rank, kind in enumerate(KINDS)}
 CONTEXT_FILTERS = ("negation", "hypothetical", "history", "question")
-# Chat messages are short; a pasted document is not. Danger is usually said at the start or the
-# end, so a long text is checked on its head and tail: this bounds the time per message.
-MAX_CHARS, HEAD_CHARS, TAIL_CHARS = 4000, 3000, 1000
 
 
 @dataclass(frozen=True)
@@ -80,124 +77,8 @@ class RuleSet:
 
 # ---------------------------------------------------------------- text normalisation
 
-_TAG = re.compile(r"<[^<>]{0,200}>")
-_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
-_APOSTROPHES = re.compile(r"[\u2018\u2019\u201b\u2032`\u00b4]")
-_NT = re.compile(r"\b(can|won|shan|ain)'t\b|n't\b")
-_SUFFIX = re.compile(r"(?<=[a-z])'(m|re|ve|ll|d|s)\b")
-_SUFFIX_FULL = {"m": " am", "re": " are", "ve": " have", "ll": " will", "d": " would", "s": ""}
-_PRONOUN_S = re.compile(r"\b(he|she|it|that|there|what|who|where|here)'s\b")
-_TOKEN = re.compile(r"[a-z]+|\d+(?:[.,]\d+)?|[.!?;\n]|[,:\u2013\u2014]")
-_NT_FULL = {"can": "can not", "won": "will not", "shan": "shall not", "ain": "is not"}
-_CONTRACTIONS = {
-    **{w + "nt": w + " not" for w in ["do", "does", "did", "is", "are", "was", "were", "has", "have", "had"]},
-    **{w + "nt": w + " not" for w in ["could", "would", "should", "must", "need"]},
-    "cant": "can not",
-    "cannot": "can not",
-    "wont": "will not",
-    "aint": "is not",
-    "im": "i am",
-    "ive": "i have",
-    "wanna": "want to",
-    "gonna": "going to",
-    "gotta": "got to",
-    "dunno": "do not know",
-    "nite": "night",
-    "tonite": "tonight",
-    "u": "you",
-    "ur": "your",
-}
-SENTENCE, CLAUSE = ".", ","
-BOUNDARIES = frozenset({SENTENCE, CLAUSE})
-
-
-def normalise(text: str) -> list[str]:
-    """Words and boundary marks ("." ends a sentence, "," a clause) of `text`, lowercased."""
-    if len(text) > MAX_CHARS:
-        text = text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
-    text = _TAG.sub(" ", html.unescape(text))
-    text = unicodedata.normalize("NFKD", _INVISIBLE.sub("", text))
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    text = _APOSTROPHES.sub("'", text).replace("\r", "\n")
-    text = _NT.sub(lambda m: " " + _NT_FULL[m[1]] if m[1] else " not", text)
-    text = _PRONOUN_S.sub(r"\1 is", text)
-    text = _SUFFIX.sub(lambda m: _SUFFIX_FULL[m[1]], text).replace("'", "")  # "mum's" -> "mum"
-    tokens: list[str] = []
-    for tok in _TOKEN.findall(text):
-        mark = SENTENCE if tok in ".!?;\n" else CLAUSE if not tok[0].isalnum() else None
-        if mark is not None:
-            if tokens and tokens[-1] in BOUNDARIES:  # keep the stronger of two marks in a row
-                tokens[-1] = SENTENCE if SENTENCE in (mark, tokens[-1]) else CLAUSE
-            elif tokens:
-                tokens.append(mark)
-        else:
-            tokens.extend(_CONTRACTIONS.get(tok, tok).split())
-    return tokens
-
-
-def as_number(token: str) -> float | None:
-    if not token[:1].isdigit():
-        return None
-    try:
-        return float(token.replace(",", "."))
-    except ValueError:
-        return None
-
 
 # ---------------------------------------------------------------- typo-tolerant words
-
-
-class Lexicon:
-    """Which rule words a typed word stands for, allowing a slip scaled to the word's length.
-
-    Words of 1-3 letters must be exact; 4-letter words may only swap two neighbours or double a
-    letter ("pian" is "pain", "leggs" is "legs", "week" is not "weak"); 5-7 letters allow one
-    slip, 8 or more two. A slip never changes the first letter, and a known real word ("fewer",
-    "cooking") is never corrected.
-    """
-
-    def __init__(self, words: Iterable[str], stems: Iterable[str], protected: Iterable[str]):
-        self._words = frozenset(words)
-        self._stems = tuple(sorted(set(stems)))
-        self._protected = frozenset(protected)
-        by_letter: dict[str, list[str]] = {}
-        for word in sorted(self._words):
-            if len(word) >= 4 and word.isalpha():
-                by_letter.setdefault(word[0], []).append(word)
-        self._by_letter = {k: tuple(v) for k, v in by_letter.items()}
-        self.keys = lru_cache(maxsize=65536)(self._keys)
-
-    def _keys(self, token: str) -> frozenset[str]:
-        """Every rule word ("fever") or prefix ("vomit*") that `token` matches."""
-        keys = {token} if token in self._words else set()
-        keys.update(stem + "*" for stem in self._stems if token.startswith(stem))
-        # A word that is itself a rule word or a known real word is taken as typed.
-        if token in self._words or token in self._protected or len(token) < 4 or not token.isalpha():
-            return frozenset(keys)
-        for word, dist, _ in process.extract(
-            token, self._by_letter.get(token[0], ()), scorer=OSA.distance, score_cutoff=2, limit=None
-        ):
-            if _slip_ok(token, word, int(dist)):
-                keys.add(word)
-        for stem in self._stems:
-            if len(stem) >= 5 and stem[0] == token[0]:
-                n = len(stem)
-                # the typo sits inside the stem: "vommiting", "vomting" (never a shorter word)
-                if any(OSA.distance(token[:m], stem) <= 1 for m in (n, n + 1) if m <= len(token)):
-                    keys.add(stem + "*")
-        return frozenset(keys)
-
-
-def _slip_ok(token: str, word: str, dist: int) -> bool:
-    if dist == 0 or len(word) <= 3:
-        return dist == 0
-    if len(word) == 4:  # a swap of neighbours ("pian") or a doubled letter ("leggs"), never "week"
-        swapped = len(token) == 4 and sorted(token) == sorted(word)
-        doubled = any(
-            token[:i] + token[i + 1 :] == word and token[i] == token[i - 1] for i in range(1, len(token))
-        )
-        return dist == 1 and (swapped or doubled)
-    return dist <= (1 if len(word) <= 7 else 2)
 
 
 # ---------------------------------------------------------------- reading the rules file

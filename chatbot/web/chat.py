@@ -4,7 +4,7 @@ What each answer showed is kept per session on the server (`gr.State` of `Turn`s
 browser: a vote is stored with exactly those passages, a "not covered" question is stored as a
 content gap, and the conversation can be downloaded as Markdown with every citation. Citations
 link to their section on the "Read the article" page. Safe defaults: no question history kept
-in the browser, no analytics, no API page; `chatbot.web.server` adds the security headers and passwords.
+in the browser, no analytics, no API page; `chatbot.web.security` adds the security headers and passwords.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import gradio as gr  # noqa: E402
 from chatbot.answering.answer import Passage  # noqa: E402
 from chatbot.answering.answerer import Answerer  # noqa: E402
 from chatbot.errors import ChatbotError  # noqa: E402
-from chatbot.feedback.store import FeedbackRecord, FeedbackStore, utc_now  # noqa: E402
+from chatbot.feedback.records import FeedbackRecord, utc_now  # noqa: E402
+from chatbot.feedback.store import FeedbackStore  # noqa: E402
 from chatbot.present import (  # noqa: E402
     DISCLAIMER,
     answer_markdown,
@@ -205,7 +206,12 @@ class Transcripts:
 
 
 def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks:
-    """The patient chat. `store` keeps votes and content gaps; None keeps nothing."""
+    """The patient chat. `store` keeps votes and content gaps; None keeps nothing.
+
+    One function, longer than most: Gradio builds a page inside one `with gr.Blocks()` tree, and
+    its event wiring must see the components it connects. Read top to bottom, it is the page in
+    the order a patient meets it; the logic it calls (`respond`, `record_vote`) lives apart.
+    """
     transcripts = Transcripts()
     with gr.Blocks(title="Refractory myeloma questions", delete_cache=(1800, 3600)) as demo:
         gr.Markdown("## Questions about refractory myeloma")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chatbot.answering.answer import Answer
-from chatbot.feedback.store import FeedbackRecord, GapRecord, ShownPassage, utc_now
+from chatbot.feedback.records import FeedbackRecord, GapRecord, ShownPassage, utc_now
 
 
 @dataclass(frozen=True)

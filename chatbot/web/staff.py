@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from chatbot.answering.answer import Answer, Passage
 from chatbot.answering.answerer import Answerer
-from chatbot.feedback.store import FeedbackRecord, FeedbackStore, GapCount
+from chatbot.feedback.records import FeedbackRecord, GapCount
+from chatbot.feedback.store import FeedbackStore
 from chatbot.present import escape_markdown
 from chatbot.question.answer_kinds import BY_NAME
 

@@ -45,6 +45,12 @@ def _frame(rows: list[list[Any]], columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
+    """The staff review page: inspect a question, recent votes, content gaps, exports.
+
+    One function, longer than most: Gradio builds a page inside one `with gr.Blocks()` tree, and
+    its event wiring must see the components it connects. Read top to bottom, it is the page's
+    three tabs in order; what they show is computed in `chatbot.web.staff`.
+    """
     exports = private_folder("chatbot-staff-exports-")
     with gr.Blocks(title="Staff review: refractory myeloma chat", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
