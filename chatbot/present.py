@@ -152,7 +152,7 @@ def answer_markdown(answer: Answer, link: Linker | None = None) -> str:
     """The answer bubble: alert card, passages with citations, provenance and the disclaimer.
 
     With `link`, each citation links to its section of the article (the chat passes one; the
-    URL must be safe inside Markdown link parentheses, as `article_view.article_url` is)."""
+    URL must be safe inside Markdown link parentheses, as `web.article.article_url` is)."""
     layout = Layout(
         alert=alert_markdown,
         searched=lambda q: f"_Searched for: {escape_markdown(q)}_",

@@ -62,7 +62,7 @@ class Verdict:
 
 def word_weights(bm25: BM25Index, text: str) -> dict[str, float]:
     """The question's terms, weighed for word coverage: rare in the corpus (idf) and specific
-    in English (see `query.specificity`). Who the question is about is left out."""
+    in English (see `question.spelling.specificity`). Who the question is about is left out."""
     weights: dict[str, float] = {}
     for word, term in term_words(text):
         if term not in WHO:

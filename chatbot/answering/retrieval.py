@@ -222,7 +222,7 @@ class Retriever:
         method: str = "hybrid",
         depth: int = DEPTH,
     ) -> list[Hit]:
-        """`search` for what a question became (`query.build_query`): its text's terms, the
+        """`search` for what a question became (`question.query.build_query`): its text's terms, the
         subject it asks to have defined, and whether it asks why."""
         return self.search(
             query_vector, terms(search.text), k, method, depth, search.defines, search.asks_cause
@@ -241,8 +241,8 @@ class Retriever:
         """The k best chunks, best first, by `hybrid`, `dense` or `bm25`.
 
         Each retriever's list is read `depth` deep; evaluation asks for deeper lists than the chat.
-        `defines` is the subject of a "what is X?" question (`query.definition_subject`), if any;
-        `cause` says the question asks why (`query.asks_cause`).
+        `defines` is the subject of a "what is X?" question (`question.query.definition_subject`), if any;
+        `cause` says the question asks why (`question.query.asks_cause`).
         """
         n = len(self.index.chunks)
         k = min(k, n)

@@ -17,7 +17,7 @@ from chatbot.corpus.outline import Paragraph
 
 CITATION_SEP = " › "
 # Part of every chunk id and of the recorded settings: bump it when the text given to the model
-# for a chunk or its sentences changes (`dense_text`, `sentence_texts`), or how `structure` reads
+# for a chunk or its sentences changes (`dense_text`, `sentence_texts`), or how `corpus.outline` reads
 # sections, so that no vector or citation made the old way is reused.
 EMBED_RECIPE = 5
 

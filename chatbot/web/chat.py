@@ -189,7 +189,7 @@ class Transcripts:
     """Markdown files of conversations for the download button, in one private folder.
 
     Gradio copies a returned file into its own cache (cleared by `delete_cache`); ours is
-    replaced at every turn and the folder is removed when the process exits (`scratch`).
+    replaced at every turn and the folder is removed when the process exits (`web.downloads`).
     """
 
     def __init__(self) -> None:

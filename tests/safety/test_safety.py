@@ -30,7 +30,7 @@ from chatbot.safety.match import (
     normalise,
 )
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 RULES = default_rules()
 
 
@@ -441,7 +441,7 @@ RIGHTLY_ALERTED = {
 def test_no_alert_on_any_article_evaluation_question(name: str) -> None:
     """The ordinary questions of the retrieval evaluation sets (symptoms and side effects included)
     raise no alert, except those that report a danger sign going on now."""
-    path = Path(__file__).parent / "data" / name
+    path = DATA / name
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     fired = {r["question"]: alert.rule for r in rows if (alert := check_message(r["question"])) is not None}
     assert len(rows) > 50 and fired == RIGHTLY_ALERTED.get(name, {})

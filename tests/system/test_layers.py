@@ -128,3 +128,63 @@ def test_importing_a_package_imports_none_of_its_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == str(sorted(f"chatbot.{p}" for p in [*packages(), "lazy"]))
+
+
+# The pipeline's order: a module may import only from its own stage or an earlier one. Modules at
+# the top of the package are stages of their own (protocol and present read answers; cli drives all).
+STAGES = (
+    ("errors", "lazy", "language"),
+    ("corpus",),
+    ("indexing",),
+    ("question",),
+    ("safety",),
+    ("answering",),
+    ("protocol",),
+    ("present",),
+    ("feedback",),
+    ("evaluation",),
+    ("web",),
+    ("cli",),
+    ("__main__",),
+)
+RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
+
+
+def stage(module: str) -> str:
+    """`chatbot.indexing.store` -> "indexing"; `chatbot/present.py` -> "present"."""
+    parts = module.removesuffix(".py").replace("/", ".").split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def later_imports(tree: ast.Module, rank: int) -> list[str]:
+    return sorted(
+        m for m in imported(tree) if m.startswith("chatbot.") and RANK.get(stage(m), len(STAGES)) > rank
+    )
+
+
+def test_every_module_belongs_to_a_stage() -> None:
+    assert {stage(name) for name in modules()} - {"__init__"} == set(RANK)
+
+
+def test_no_stage_imports_a_later_one() -> None:
+    """`chatbot/__init__.py` is exempt: it re-exports the library names, lazily."""
+    upward = {
+        name: later
+        for name, tree in modules().items()
+        if stage(name) != "__init__" and (later := later_imports(tree, RANK[stage(name)]))
+    }
+    assert upward == {}
+
+
+def test_the_order_rule_catches_an_upward_import() -> None:
+    tree = ast.parse("from chatbot.answering.engine import Engine\nimport chatbot.web.server\n")
+    assert later_imports(tree, RANK["indexing"]) == ["chatbot.answering.engine", "chatbot.web.server"]
+    assert later_imports(tree, RANK["web"]) == []
+
+
+def test_every_package_has_its_tests_folder() -> None:
+    tests = ROOT / "tests"
+    for name in [*packages(), "system"]:
+        assert sorted((tests / name).glob("test_*.py")), f"tests/{name}/ has no tests"
+    strays = sorted(p.name for p in tests.glob("test_*.py"))
+    assert strays == [], "tests live in the folder of the package they test (or tests/system)"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 DEV = DATA / "article_dev.jsonl"
 HELDOUT = DATA / "article_heldout.jsonl"
