@@ -64,7 +64,7 @@ class Alert:
 Span = tuple[int, int]
 
 
-class Message:
+class ReadMessage:
     """A normalised message and every phrase and cue found in it, computed once for all rules."""
 
     def __init__(self, text: str, rs: RuleSet):
@@ -140,7 +140,7 @@ class Message:
 # ---------------------------------------------------------------- context filters
 
 
-def _negated(msg: Message, span: Span, combo: Sequence[Span] = ()) -> bool:
+def _negated(msg: ReadMessage, span: Span, combo: Sequence[Span] = ()) -> bool:
     """NegEx-style: a cue shortly before ("no fever") or after ("fever is gone") the phrase.
 
     A cue inside another part of the same match ("can NOT keep + fluids + down") is part of
@@ -169,7 +169,7 @@ def _negated(msg: Message, span: Span, combo: Sequence[Span] = ()) -> bool:
     return False
 
 
-def _hypothetical(msg: Message, span: Span) -> bool:
+def _hypothetical(msg: ReadMessage, span: Span) -> bool:
     """A condition shortly before the phrase: "what should I do if I get a fever"."""
     toks, window = msg.toks, msg.rs.windows["hypothetical_window"]
     j = span[0] - 1
@@ -183,11 +183,11 @@ def _hypothetical(msg: Message, span: Span) -> bool:
     return False
 
 
-def _sentence_bounds(msg: Message, span: Span) -> Span:
+def _sentence_bounds(msg: ReadMessage, span: Span) -> Span:
     return msg.sentences[msg.sent[span[0]]]
 
 
-def _historical(msg: Message, span: Span) -> bool:
+def _historical(msg: ReadMessage, span: Span) -> bool:
     """A long-past episode in the same sentence, unless the sentence says it is back."""
     lo, hi = _sentence_bounds(msg, span)
     if msg.has_cue("recurrence_cues", lo, hi):
@@ -196,7 +196,7 @@ def _historical(msg: Message, span: Span) -> bool:
     return msg.has_cue("history_cues", max(lo, span[0] - window), min(hi, span[1] + window))
 
 
-def _opens_question(msg: Message, start: int, stop: int) -> bool:
+def _opens_question(msg: ReadMessage, start: int, stop: int) -> bool:
     """Whether the words from `start` open a question ("what", "can", "I read that")."""
     i = start
     while i < stop and (skip := msg.cue_at("skip_at_start", start=i)):
@@ -206,7 +206,7 @@ def _opens_question(msg: Message, start: int, stop: int) -> bool:
     return opener is not None and msg.toks[opener[1] : opener[1] + 1] != ("not",)
 
 
-def _information_question(msg: Message, spans: Sequence[Span]) -> bool:
+def _information_question(msg: ReadMessage, spans: Sequence[Span]) -> bool:
     """The clause asks for information and nothing ties the symptom to the person, now.
 
     The clause decides ("My husband is on Revlimid, can it cause confusion?"); a clause that
@@ -221,7 +221,7 @@ def _information_question(msg: Message, spans: Sequence[Span]) -> bool:
     return question and not _personal(msg, spans)
 
 
-def _personal(msg: Message, spans: Sequence[Span]) -> bool:
+def _personal(msg: ReadMessage, spans: Sequence[Span]) -> bool:
     """A personal word ("I", "my husband", "right now") near the symptom, with no framing word
     ("cause", "side effect") between them: "Can MY chemo CAUSE fever?" stays a question."""
     window = msg.rs.windows["personal_window"]
@@ -248,7 +248,7 @@ def _personal(msg: Message, spans: Sequence[Span]) -> bool:
     return False
 
 
-def _points_back(msg: Message, sentence: int, pseudo: set[int]) -> bool:
+def _points_back(msg: ReadMessage, sentence: int, pseudo: set[int]) -> bool:
     """A neighbouring sentence that is personal and refers back: "I've had it all day"."""
     if sentence not in msg.sentences:
         return False
@@ -257,7 +257,7 @@ def _points_back(msg: Message, sentence: int, pseudo: set[int]) -> bool:
     return personal and msg.has_cue("anaphora", lo, hi)
 
 
-def _blocked(rule: Rule, msg: Message, spans: Sequence[Span]) -> bool:
+def _blocked(rule: Rule, msg: ReadMessage, spans: Sequence[Span]) -> bool:
     """Whether the context says this match is not happening to this person now."""
     ctx = rule.context
     if "negation" in ctx and any(_negated(msg, s, spans) for s in spans):
@@ -272,11 +272,11 @@ def _blocked(rule: Rule, msg: Message, spans: Sequence[Span]) -> bool:
 # ---------------------------------------------------------------- rules
 
 
-def _part_spans(msg: Message, part: frozenset[int]) -> list[Span]:
+def _part_spans(msg: ReadMessage, part: frozenset[int]) -> list[Span]:
     return sorted({s for pid, spans in msg.occ.items() if pid in part for s in spans})
 
 
-def _combinations(msg: Message, parts: list[list[Span]], window: int) -> Iterable[tuple[Span, ...]]:
+def _combinations(msg: ReadMessage, parts: list[list[Span]], window: int) -> Iterable[tuple[Span, ...]]:
     """One span per part, all in one sentence, within `window` tokens and not overlapping."""
     for anchor in parts[0]:
         same = msg.sent[anchor[0]]
@@ -293,7 +293,7 @@ def _combinations(msg: Message, parts: list[list[Span]], window: int) -> Iterabl
                 yield combo
 
 
-def rule_fires(rule: Rule, msg: Message) -> bool:
+def rule_fires(rule: Rule, msg: ReadMessage) -> bool:
     """Whether `rule` matches `msg` in a context that counts."""
     if rule.requires:
         found = [s for pid in rule.requires for s in msg.occ.get(pid, ())]
@@ -321,7 +321,7 @@ def fired_rules(
 ) -> tuple[Rule, ...]:
     """Every rule of `group` that fires on `text` (for tests, evaluation and explanations)."""
     rs = rules or default_rules()
-    msg = Message(text, rs)
+    msg = ReadMessage(text, rs)
     return tuple(r for r in (rs.rules if group == "safety" else rs.advice) if rule_fires(r, msg))
 
 

@@ -65,7 +65,7 @@ SORRY = "Sorry, something went wrong while answering. Please try again in a mome
 SHORTENED = f"*Your message was long: only its first {MAX_QUESTION_CHARS:,} characters were searched.*"
 # Fonts from the system: the default theme's web fonts are remote, which the CSP blocks.
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-Message = dict[str, Any]
+ChatMessage = dict[str, Any]
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -91,7 +91,7 @@ def _utf8(value: Any) -> Any:
     return value
 
 
-def earlier_questions(history: list[Message]) -> list[str]:
+def earlier_questions(history: list[ChatMessage]) -> list[str]:
     """The user's questions so far, oldest first (sources blocks and answers are left out)."""
     return [unescape_markdown(_text(m.get("content"))) for m in history if m.get("role") == "user"]
 
@@ -108,10 +108,10 @@ def passage_link(p: Passage) -> str:
 def respond(
     engine: Answerer,
     message: str,
-    history: list[Message] | None,
+    history: list[ChatMessage] | None,
     turns: list[Turn] | None = None,
     store: FeedbackStore | None = None,
-) -> tuple[str, list[Message], list[Turn]]:
+) -> tuple[str, list[ChatMessage], list[Turn]]:
     """One turn: the question, the answer with linked citations, and a collapsed Sources block.
 
     Whatever arrives (a pasted book, control characters, lone surrogates, a malformed API call),
@@ -128,7 +128,7 @@ def respond(
     earlier = [clean_question(q) for q in earlier_questions(history)]
     # The question is shown as searched: escaped, so markup in it is text, never rendered.
     shown_question = escape_markdown(question + (" …" if shortened else ""))
-    turn: list[Message] = [{"role": "user", "content": shown_question}]
+    turn: list[ChatMessage] = [{"role": "user", "content": shown_question}]
     try:
         build_id = engine.build_id
         answer = engine.ask(question, earlier)
@@ -248,10 +248,10 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
             clear = gr.Button("Clear conversation", elem_id="clear")
             download = gr.DownloadButton(download_label(0), elem_id="download", interactive=False)
 
-        def on_submit(message: str, history: list[Message], shown: list[Turn]) -> tuple[Any, ...]:
+        def on_submit(message: str, history: list[ChatMessage], shown: list[Turn]) -> tuple[Any, ...]:
             return respond(engine, message, history, shown, store)
 
-        def on_example(evt: gr.SelectData, history: list[Message], shown: list[Turn]) -> tuple[Any, ...]:
+        def on_example(evt: gr.SelectData, history: list[ChatMessage], shown: list[Turn]) -> tuple[Any, ...]:
             value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
             return respond(engine, str(value.get("text", "")), history, shown, store)
 

@@ -45,9 +45,9 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+AsgiMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[AsgiMessage]]
+Send = Callable[[AsgiMessage], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
@@ -63,7 +63,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_with_headers(message: AsgiMessage) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
@@ -189,7 +189,7 @@ class JsonBodyGuard:
             return
         replayed = False
 
-        async def replay() -> Message:
+        async def replay() -> AsgiMessage:
             nonlocal replayed
             if replayed:
                 return await receive()
