@@ -121,7 +121,9 @@ WHO = frozenset(
     terms(
         "brother sister wife husband partner mum mom mother dad father son daughter child children "
         "kid kids friend family grandma grandpa grandmother grandfather aunt uncle "
-        "boyfriend girlfriend spouse parent parents"
+        "boyfriend girlfriend spouse parent parents grandad granddad gran granny nan nana grandparent "
+        "grandson granddaughter grandchild grandchildren niece nephew cousin neighbour neighbor carer "
+        "caregiver fiance fiancee stepmother stepfather stepdad stepmum"
     )
 )
 # Words that point back at something said before. "they" and "their" are weak: patients use them
@@ -168,3 +170,30 @@ QUESTION_FILLER = frozenset(
     ]
 )
 # fmt: on
+
+# ---------------------------------------------------------------- what a message asks
+
+# How a sentence that asks opens, when it does not end with "?": "what ...", "can you tell me ...",
+# "I want to know ...", "please explain ..." (`question.message`). Anything else is background.
+ASKING_OPENERS = re.compile(
+    r"^\W*(?:(?:so|and|but|also|ok|okay|well|basically|anyway|now|please)\W+)*"
+    r"(?:what|whats|wat|how|why|when|where|which|who|whom|whose|is|are|am|was|were|do|does|did|can|could"
+    r"|should|shall|will|would|may|might|must|has|have|had|any|anything|tell me|explain|describe"
+    r"|i (?:want|need|would like|d like|'d like|wish|am trying|m trying) to (?:know|understand|find out|ask)"
+    r"|i(?:'m| am)? (?:wondering|wonder|curious)|wondering|i was wondering|my question is|question)\b",
+    re.IGNORECASE,
+)
+# Of those, the ones that ask by request, question mark or not ("please explain ...").
+REQUEST_OPENERS = re.compile(
+    r"^\W*(?:(?:so|and|but|also|ok|okay|well|anyway|now)\W+)*(?:please|can you|could you|would you|tell me"
+    r"|explain|describe|i (?:want|need|would like|d like|'d like|wish|am trying|m trying) to"
+    r"|i(?:'m| am)? (?:wondering|wonder|curious)|wondering|i was wondering|my question is"
+    r"|what i (?:want|wanted|mean))\b",
+    re.IGNORECASE,
+)
+# Joins two questions in one sentence: "what causes it and what are the symptoms?".
+QUESTION_JOIN = re.compile(
+    r"\s*(?:,\s*)?(?:\band\b|\balso\b|;|\bplus\b|\bor\b)\s+(?:also\s+)?(?="
+    r"(?:what|how|why|when|where|which|who|is|are|does|do|can|could|should|will)\b)",
+    re.IGNORECASE,
+)

@@ -18,12 +18,10 @@ from chatbot.answering.answer import Answer, Passage
 Linker = Callable[[Passage], str]
 
 DISCLAIMER = "Educational content from the article, not medical advice."
-NOT_COVERED = "The article does not cover this question, so I have no passage to show for it."
-NOT_COVERED_LACKING = (
-    "The article does not cover this question: it asks for {}, and no passage I found about it gives "
-    "one, so I have no passage to show for it."
-)
-TENTATIVE = "The article may not answer this exactly: these are the closest passages it has."
+NOT_COVERED = "This is outside what the article covers, so I have no passage to show for it."
+# The one honest line before the passages of a "closest" answer: what the article does cover.
+CLOSEST = "The article may not say exactly this. The closest it comes is in “{section}”:"
+CLOSEST_LACKING = "The article does not give {lacking} for this. The closest it comes is in “{section}”:"
 ADVICE = (
     "This is a decision for you and your care team: the article cannot say what is right for you. "
     "Here is what it says, to help you talk it through with them."
@@ -120,6 +118,15 @@ class Layout:
     provenance: Callable[[tuple[str, ...]], str]
     intro: Callable[[Answer], str] | None = None  # a line before the passages
     disclaimer: str | None = None  # closes every answer
+    escape: Callable[[str], str] = str  # how corpus text (a section's name) is written in this medium
+
+
+def closest_line(answer: Answer, escape: Callable[[str], str] = str) -> str:
+    """What leads a "closest" answer: that the article may not say exactly, and where it comes closest."""
+    section = escape(answer.passages[0].section) if answer.passages else ""
+    if answer.lacking:
+        return CLOSEST_LACKING.format(lacking=answer.lacking, section=section)
+    return CLOSEST.format(section=section)
 
 
 def answer_blocks(answer: Answer, layout: Layout) -> list[str]:
@@ -127,15 +134,17 @@ def answer_blocks(answer: Answer, layout: Layout) -> list[str]:
     parts = []
     if answer.alert:
         parts.append(layout.alert(answer.alert))
+        if answer.alert.get("kind") == "emergency" and not answer.passages:
+            return parts  # nothing after an emergency card
     if answer.query and answer.query != answer.question:
         parts.append(layout.searched(answer.query))
-    if not answer.answered:
-        parts.append(NOT_COVERED_LACKING.format(answer.lacking) if answer.lacking else NOT_COVERED)
+    if not answer.passages:
+        parts.append(NOT_COVERED)
         if answer.closest_sections:
             parts.append(layout.closest(answer.closest_sections))
     else:
-        if answer.tentative:
-            parts.append(TENTATIVE)
+        if answer.outcome == "closest":
+            parts.append(closest_line(answer, layout.escape))
         if answer.advice:
             parts.append(layout.advice)
         if layout.intro:
@@ -165,6 +174,7 @@ def answer_markdown(answer: Answer, link: Linker | None = None) -> str:
         passage=lambda n, p: f"**{n}. {_citation(p, link)}**\n\n{_quote(p)}",
         provenance=lambda lines: "Source: " + " · ".join(escape_markdown(line) for line in lines),
         disclaimer=f"_{DISCLAIMER}_",
+        escape=escape_markdown,
     )
     return "\n\n".join(answer_blocks(answer, layout))
 

@@ -67,6 +67,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     out: dict[str, Any] = {
         "question": answer.question,
         "query": answer.query,
+        "outcome": answer.outcome,
         "answered": answer.answered,
         "alert": answer.alert,
         "advice": answer.advice,
@@ -74,7 +75,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     }
     if not answer.answered and answer.closest_sections:
         out["closest_sections"] = list(answer.closest_sections)
-    if not answer.answered and answer.lacking:
+    if answer.lacking:
         out["asks_for"] = answer.lacking
     if answer.answered and answer.tentative:
         out["tentative"] = True

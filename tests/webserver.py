@@ -45,12 +45,13 @@ def corpus_with_unsafe_page(folder: Path) -> Path:
     return corpus
 
 
-def fake_engine_for(corpus: Path, index_dir: Path, **engine_kwargs: Any) -> Any:
+def fake_engine_for(corpus: Path, index_dir: Path, baseline: float = 1.0, **engine_kwargs: Any) -> Any:
+    """An engine over `corpus` with the fake embedder (`baseline` 0: unrelated texts score 0)."""
     from chatbot.answering.engine import Engine
     from chatbot.indexing.build import build_index
     from chatbot.indexing.store import load_build
 
-    embedder = FakeEmbedder()
+    embedder = FakeEmbedder(baseline=baseline)
     build_index(corpus, index_dir, embedder, progress=False)
     return Engine(load_build(index_dir), embedder, **engine_kwargs)
 

@@ -54,3 +54,12 @@ class Answer:
     lacking: str = ""
     search: SearchQuery | None = field(default=None, compare=False)
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)  # what `search` embedded to
+
+    @property
+    def outcome(self) -> str:
+        """"answer" (the passages answer it), "closest" (on the subject, but the article may not
+        say exactly: the best one or two passages) or "not_covered" (outside the corpus's subject,
+        or an emergency, whose card is the whole answer)."""
+        if not self.answered:
+            return "not_covered"
+        return "closest" if self.tentative else "answer"

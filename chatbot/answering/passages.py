@@ -54,6 +54,21 @@ def choose(
     )
 
 
+def interleaved(rankings: list[list[Hit]]) -> list[Hit]:
+    """One ranking from the rankings of a message's several questions: the first of each, then the
+    second of each, and so on, each chunk once. The passages shown then answer every part."""
+    if len(rankings) == 1:
+        return rankings[0]
+    seen: set[int] = set()
+    out: list[Hit] = []
+    for rank in range(max(len(r) for r in rankings)):
+        for ranking in rankings:
+            if rank < len(ranking) and ranking[rank].position not in seen:
+                seen.add(ranking[rank].position)
+                out.append(ranking[rank])
+    return out
+
+
 def diversified(index: StoredIndex, hits: list[Hit], diversity: float) -> tuple[list[Hit], dict[int, float]]:
     """Hits in the order passages are chosen (see `DIVERSITY`), and each one's overlap: its
     chunk's highest cosine with a chunk chosen before it."""

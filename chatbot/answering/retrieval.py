@@ -10,7 +10,7 @@ keeps both ranks and scores, so staff can see why a passage was chosen.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +69,24 @@ class Fusion:
 
 
 FUSION = Fusion()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One reading of a question to search, and how much its ranking counts (`Retriever.find_all`)."""
+
+    vector: np.ndarray
+    search: SearchQuery
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class _Query:
+    vector: np.ndarray
+    terms: list[str]
+    weight: float
+    defines: str
+    cause: bool
 
 
 @dataclass(frozen=True)
@@ -164,26 +182,27 @@ class Retriever:
 
     def _fuse(
         self,
-        query_vector: np.ndarray,
+        query: _Query,
         dense: np.ndarray,
         lexical: np.ndarray,
         dense_ranks: dict[int, int],
         bm25_ranks: dict[int, int],
         depth: int,
-        defines: str,
-        cause: bool,
         k: int,
+        candidates: list[int],
     ) -> tuple[dict[int, float], dict[int, float]]:
-        """Hybrid scores of the chunks either retriever listed, exact for any that can be among the
-        `k` best, and their best sentences' cosines. `dense` gains the exact cosine of each
-        candidate (one only BM25 listed had none)."""
+        """Hybrid scores of the `candidates` (the chunks any query's retrievers listed), exact for
+        any that can be among the `k` best, and their best sentences' cosines. `dense` gains the
+        exact cosine of each candidate (one only BM25 listed had none)."""
         f = self.fusion
-        candidates = sorted(set(dense_ranks) | set(bm25_ranks))
+        query_vector, defines, cause = query.vector, query.defines, query.cause
         sentence = self.sentence_scores(query_vector, candidates)
         by_sentence = dict(zip(candidates, sentence.tolist(), strict=True))
         if f.method == "rrf":
-            sentence_ranks = _ranks(sentence, depth, positive_only=False)
-            by_chunk = {candidates[j]: r for j, r in sentence_ranks.items()}
+            # Ranks count among the chunks this query's own retrievers listed.
+            own = [j for j, c in enumerate(candidates) if c in dense_ranks or c in bm25_ranks]
+            sentence_ranks = _ranks(sentence[own], depth, positive_only=False)
+            by_chunk = {candidates[own[j]]: r for j, r in sentence_ranks.items()}
             fused: dict[int, float] = {}
             for w, ranks in zip(
                 (f.dense, f.bm25, f.sentence), (dense_ranks, bm25_ranks, by_chunk), strict=True
@@ -224,9 +243,20 @@ class Retriever:
     ) -> list[Hit]:
         """`search` for what a question became (`question.query.build_query`): its text's terms, the
         subject it asks to have defined, and whether it asks why."""
-        return self.search(
-            query_vector, terms(search.text), k, method, depth, search.defines, search.asks_cause
-        )
+        return self.find_all([Variant(query_vector, search)], k, method, depth)
+
+    def find_all(
+        self, variants: Sequence[Variant], k: int, method: str = "hybrid", depth: int = DEPTH
+    ) -> list[Hit]:
+        """The k best chunks for several readings of one question, fused by weighted sum
+        (CombSUM, as query-variation fusion does): the first reading is the question's own, whose
+        ranks and cosines the hits report; the others (the question as typed, in the light of the
+        conversation) only shift the ranking by their weight."""
+        queries = [
+            _Query(v.vector, terms(v.search.text), v.weight, v.search.defines, v.search.asks_cause)
+            for v in variants
+        ]
+        return self.search_all(queries, k, method, depth)
 
     def search(
         self,
@@ -244,28 +274,38 @@ class Retriever:
         `defines` is the subject of a "what is X?" question (`question.query.definition_subject`), if any;
         `cause` says the question asks why (`question.query.asks_cause`).
         """
+        return self.search_all([_Query(query_vector, query_terms, 1.0, defines, cause)], k, method, depth)
+
+    def search_all(self, queries: Sequence[_Query], k: int, method: str, depth: int) -> list[Hit]:
+        """`search` for one or more weighted queries (the first one's signals are reported)."""
         n = len(self.index.chunks)
         k = min(k, n)
-        if k <= 0:
+        if k <= 0 or not queries:
             return []
         depth = max(depth, k)
-        dense = self.dense_scores(query_vector, depth)
-        lexical = self.bm25.scores(query_terms)
-        dense_ranks = _ranks(dense, depth, positive_only=False)
-        bm25_ranks = _ranks(lexical, depth, positive_only=True, tolerance=BM25_TIE)
+        listed = [self._listed(q, depth) for q in queries]
+        dense, lexical, dense_ranks, bm25_ranks = listed[0]
         sentence: dict[int, float] = {}
         if method == "dense":
             fused = {i: float(dense[i]) for i in dense_ranks}
         elif method == "bm25":
             fused = {i: float(lexical[i]) for i in bm25_ranks}
         else:
-            fused, sentence = self._fuse(
-                query_vector, dense, lexical, dense_ranks, bm25_ranks, depth, defines, cause, k
-            )
+            pool = sorted(set().union(*(set(d) | set(b) for _, _, d, b in listed)))
+            fused, sentence = self._fuse(queries[0], *listed[0], depth, k, pool)
+            if len(queries) > 1:
+                total = sum(q.weight for q in queries)
+                summed = {i: queries[0].weight * fused.get(i, 0.0) for i in pool}
+                for q, seen in zip(queries[1:], listed[1:], strict=True):
+                    more, _ = self._fuse(q, *seen, depth, k, pool)
+                    for i, s in more.items():
+                        summed[i] += q.weight * s
+                fused = {i: s / total for i, s in summed.items()}
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         # Hybrid scored every candidate's sentences already; the other methods score their hits'.
         unscored = [i for i in best if i not in sentence]
-        sentence.update(zip(unscored, self.sentence_scores(query_vector, unscored).tolist(), strict=True))
+        vector = queries[0].vector
+        sentence.update(zip(unscored, self.sentence_scores(vector, unscored).tolist(), strict=True))
         return [
             Hit(
                 self.index.chunks[i],
@@ -279,3 +319,13 @@ class Retriever:
             )
             for i in best
         ]
+
+    def _listed(
+        self, query: _Query, depth: int
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, int], dict[int, int]]:
+        """What each retriever says of a query: dense and BM25 scores, and their ranks `depth` deep."""
+        dense = self.dense_scores(query.vector, depth)
+        lexical = self.bm25.scores(query.terms)
+        dense_ranks = _ranks(dense, depth, positive_only=False)
+        bm25_ranks = _ranks(lexical, depth, positive_only=True, tolerance=BM25_TIE)
+        return dense, lexical, dense_ranks, bm25_ranks

@@ -1,15 +1,19 @@
-"""Score the engine on an evaluation set: hit@1, hit@3 and MRR, overall and by kind of question.
+"""Score the engine on an evaluation set: hit@1, hit@3 and MRR, overall and by kind of question,
+and the outcome matrix.
 
 A case is a hit at rank r when the r-th passage contains one of the case's expected sentences
 (whitespace-normalised): the passage really holds the answer, whatever chunk it sits in.
-Off-topic cases (no expected sentence) are counted apart, by whether the engine declined.
+Cases without an expected sentence are counted apart, by the outcome the engine gave. The outcome
+matrix puts each group of questions (answerable, near-topic the article does not answer, off-topic,
+urgent) against the three outcomes (answer, closest, not_covered). An urgent case names the card
+it must get (`alert`); every other case must get none.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +32,21 @@ class EvalCase:
     history: tuple[str, ...]
     kind: str
     expected: tuple[str, ...]
+    parts: tuple[tuple[str, ...], ...] = ()  # a two-part question: what answers each part
+    alert: str = ""  # an urgent case: the card it must get ("emergency", "urgent", "crisis")
+
+    @property
+    def group(self) -> str:
+        """Which row of the outcome matrix the case counts in."""
+        if self.alert or self.kind == "urgent":
+            return "urgent"
+        if self.expected:
+            return "answerable"
+        return "near-topic" if self.kind == "near_topic" else "off-topic"
+
+
+GROUPS = ("answerable", "near-topic", "off-topic", "urgent")
+OUTCOMES = ("answer", "closest", "not_covered")
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,13 @@ class EvalReport:
     # Of the answered questions, how many were flagged tentative: (answerable, off-topic) counts of
     # (tentative, answered). Tentative answers should hold most off-topic answers and few others.
     tentative: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+    # group -> outcome -> count (see GROUPS, OUTCOMES)
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Two-part questions: how many, and how many had a passage for every part in the top 3.
+    both_parts: tuple[int, int] = (0, 0)
+    # Urgent cases given the right card, of how many; alerts on cases that are not urgent.
+    alerts_right: tuple[int, int] = (0, 0)
+    false_alerts: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         def score(s: KindScore) -> dict[str, float]:
@@ -69,6 +95,13 @@ class EvalReport:
             "tentative": {
                 kind: {"tentative": t, "answered": n}
                 for kind, (t, n) in zip(("answerable", "offtopic"), self.tentative, strict=True)
+            },
+            "outcomes": self.outcomes,
+            "both_parts": {"n": self.both_parts[1], "answered": self.both_parts[0]},
+            "alerts": {
+                "n": self.alerts_right[1],
+                "right": self.alerts_right[0],
+                "false": list(self.false_alerts),
             },
         }
 
@@ -96,6 +129,8 @@ def load_eval_set(path: Path) -> list[EvalCase]:
                     history=tuple(row.get("history") or ()),
                     kind=str(row.get("kind", "plain")),
                     expected=tuple(row.get("expected") or ()),
+                    parts=tuple(tuple(p) for p in row.get("parts") or ()),
+                    alert=str(row.get("alert") or ""),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
@@ -137,8 +172,19 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
     misses = []
     confidences: dict[bool, list[float]] = {True: [], False: []}
     flagged: dict[bool, list[bool]] = {True: [], False: []}  # `tentative` of each answered question
+    outcomes = {g: dict.fromkeys(OUTCOMES, 0) for g in GROUPS}
+    both = parts_n = right = urgent = 0
+    false_alerts = []
     for case in cases:
         answer = engine.ask(case.question, case.history, top_k)
+        outcomes[case.group][answer.outcome] += 1
+        kind = (answer.alert or {}).get("kind", "")
+        if case.group == "urgent":
+            urgent += 1
+            right += kind == case.alert
+            continue
+        if kind:
+            false_alerts.append(case.id)
         confidences[bool(case.expected)].append(answer.confidence)
         if answer.answered:
             flagged[bool(case.expected)].append(answer.tentative)
@@ -150,6 +196,9 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
         rank = first_hit_rank(answer, case.expected)
         if rank is None or rank > 3:
             misses.append(case.id)
+        if case.parts:
+            parts_n += 1
+            both += all((r := first_hit_rank(answer, p)) is not None and r <= 3 for p in case.parts)
         ranks[case.kind].append(rank)
         all_ranks.append(rank)
     n_answerable = len(all_ranks)
@@ -162,6 +211,10 @@ def evaluate(engine: Asker, cases: list[EvalCase], top_k: int = 3) -> EvalReport
         misses=tuple(misses),
         tradeoff=_tradeoff(confidences[True], confidences[False]),
         tentative=((sum(flagged[True]), len(flagged[True])), (sum(flagged[False]), len(flagged[False]))),
+        outcomes={g: row for g, row in outcomes.items() if sum(row.values())},
+        both_parts=(both, parts_n),
+        alerts_right=(right, urgent),
+        false_alerts=tuple(false_alerts),
     )
 
 
@@ -192,6 +245,23 @@ def format_report(report: EvalReport) -> str:
     (at, an), (ot, on) = report.tentative
     off_topic = f", {ot} of {on} off-topic" if on else ""
     lines.append(f"answered tentatively: {at} of {an} answerable{off_topic}")
+    if report.outcomes:
+        lines.append(f"outcomes: {'':<11}" + "".join(f"{o:>12}" for o in OUTCOMES))
+        for group, row in report.outcomes.items():
+            lines.append(f"  {group:<19}" + "".join(f"{row[o]:>12}" for o in OUTCOMES))
+    if report.both_parts[1]:
+        lines.append(
+            "two-part questions with every part in the top 3: "
+            f"{report.both_parts[0]} of {report.both_parts[1]}"
+        )
+    if report.alerts_right[1]:
+        lines.append(
+            f"urgent messages given the right card: {report.alerts_right[0]} of {report.alerts_right[1]}"
+        )
+    lines.append(
+        f"alerts on messages that are not urgent: {len(report.false_alerts)}"
+        + (f" ({', '.join(report.false_alerts)})" if report.false_alerts else "")
+    )
     if report.misses:
         lines.append("missed in top 3: " + ", ".join(report.misses))
     if report.tradeoff and report.offtopic_n:

@@ -32,6 +32,10 @@ class BM25Index:
         """Inverse document frequency; a term the corpus never uses weighs the most."""
         return math.log(1 + (self.size + 1) / (self._df.get(term, 0) + 0.5))
 
+    def knows(self, term: str) -> bool:
+        """Whether any text of the corpus uses `term`."""
+        return term in self._df
+
     def coverage(self, weights: Mapping[str, float], position: int) -> float:
         """Share of the query terms' weight (term -> weight) that occurs in text number `position`."""
         total = sum(weights.values())

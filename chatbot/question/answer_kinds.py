@@ -87,6 +87,28 @@ KINDS = (
         ),
     ),
     AnswerKind(
+        "dose",
+        "a dose",
+        _pattern(
+            r"(?<![-\w])(?<!high )(?<!low )(?<!higher )(doses?|dosages?|dosing)\b"
+            r"|\b(how many (mg|milligrams?|tablets|pills|capsules|gy|grays?)"
+            r"|how much (of it|should (i|he|she|we) take|do (i|they) take)|mg|milligrams?|gy)\b"
+        ),
+        _pattern(r"\b\d+(?:[.,]\d+)?\s?(?:mg|milligrams?|mcg|micrograms?|ml|g|gy|grays?|units?)\b|mg/m"),
+    ),
+    AnswerKind(
+        "date",
+        "a date",
+        _pattern(
+            r"\b(what year|which year|what date|in what year|when (was|were|did) \w+(?: \w+)? "
+            r"(first )?(approved|discovered|invented|introduced|licensed|launched|start(ed)?))\b"
+        ),
+        _pattern(
+            r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september"
+            r"|october|november|december)\b"
+        ),
+    ),
+    AnswerKind(
         "duration",
         "a length of time",
         _pattern(rf"\b(how long|for how long|how soon|how (many|much) (more )?({_TIME_UNIT}|time))\b"),

@@ -78,6 +78,16 @@ def specificity(word: str) -> float:
     return min(1.0, max(0.0, math.log10(rank / SPECIFIC_FROM) / math.log10(SPECIFIC_AT / SPECIFIC_FROM)))
 
 
+def slip(word: str) -> bool:
+    """Whether `word` is one edit from an everyday English word or a function word ("dosnt",
+    "realy"): a typing slip, not a name."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    pool = (*STOPWORDS, *common_words())
+    return process.extractOne(word, pool, scorer=DamerauLevenshtein.distance, score_cutoff=1) is not None
+
+
 def _max_edits(word: str) -> int:
     return 1 if len(word) <= 5 else 2
 
@@ -95,9 +105,14 @@ class Speller:
     ) -> None:
         # Function words are never a correction: "cant" must not become "can".
         self.freq = Counter(w for w in corpus_words if w.isalpha() and len(w) >= 3 and w not in STOPWORDS)
+        # Words of the synonym file are lay words staff chose: never corrected, and a spelling to
+        # correct to ("transplnt" is "transplant", which the synonyms lead to "transplantation").
+        protected = frozenset(protected)
+        for word in protected:
+            if word.isalpha() and len(word) >= 4 and word not in STOPWORDS:
+                self.freq[word] += 1
         self.vocab = sorted(self.freq)
-        # Words of the synonym file are lay words staff chose: never corrected either.
-        self.known = (english_words() if known is None else known) | frozenset(protected)
+        self.known = (english_words() if known is None else known) | protected
         self.common = list(common_words() if common is None else common)
         self.common_rank = {w: i for i, w in enumerate(self.common)}
         # The same words come back question after question, and a search of a large vocabulary

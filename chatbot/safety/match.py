@@ -188,9 +188,11 @@ def _sentence_bounds(msg: ReadMessage, span: Span) -> Span:
 
 
 def _historical(msg: ReadMessage, span: Span) -> bool:
-    """A long-past episode in the same sentence, unless the sentence says it is back."""
+    """A long-past episode in the same sentence, unless it says it is back (not "fine now")."""
     lo, hi = _sentence_bounds(msg, span)
-    if msg.has_cue("recurrence_cues", lo, hi):
+    over = [(a, b) for a, b in msg.cue_occ["recovery_cues"] if lo <= a and b <= hi]
+    back = [(a, b) for a, b in msg.cue_occ["recurrence_cues"] if lo <= a and b <= hi]
+    if any(not any(c <= a and b <= d for c, d in over) for a, b in back):
         return False
     window = msg.rs.windows["history_window"]
     return msg.has_cue("history_cues", max(lo, span[0] - window), min(hi, span[1] + window))
@@ -293,12 +295,21 @@ def _combinations(msg: ReadMessage, parts: list[list[Span]], window: int) -> Ite
                 yield combo
 
 
+def _present(rule: Rule, msg: ReadMessage, phrases: Sequence[int]) -> bool:
+    """One of `phrases` occurs in the message, not negated (when the rule filters negation)."""
+    found = [s for pid in phrases for s in msg.occ.get(pid, ())]
+    return any(not ("negation" in rule.context and _negated(msg, s)) for s in found)
+
+
+def rule_kind(rule: Rule, msg: ReadMessage) -> str:
+    """The rule's kind, or "emergency" when one of its `emergency_with` phrases occurs too."""
+    return "emergency" if rule.emergency_with and _present(rule, msg, rule.emergency_with) else rule.kind
+
+
 def rule_fires(rule: Rule, msg: ReadMessage) -> bool:
     """Whether `rule` matches `msg` in a context that counts."""
-    if rule.requires:
-        found = [s for pid in rule.requires for s in msg.occ.get(pid, ())]
-        if not any(not ("negation" in rule.context and _negated(msg, s)) for s in found):
-            return False
+    if rule.requires and not _present(rule, msg, rule.requires):
+        return False
     excluded = [s for pid in rule.exclude for s in msg.occ.get(pid, ())]
     for pattern in rule.patterns:
         parts = []
@@ -327,12 +338,12 @@ def fired_rules(
 
 def check_message(text: str, rules: RuleSet | None = None) -> Alert | None:
     """The alert to show before anything else, or None. Never raises on any str input."""
-    rs = rules or default_rules()
-    fired = fired_rules(text, "safety", rs)
+    msg = ReadMessage(text, rs := rules or default_rules())
+    fired = [(rule_kind(r, msg), r) for r in rs.rules if rule_fires(r, msg)]
     if not fired:
         return None
-    top = min(fired, key=lambda r: SEVERITY[r.kind])
-    message = rs.messages[top.kind]
-    if top.kind != "crisis" and any(r.kind == "crisis" for r in fired):
+    kind, top = min(fired, key=lambda f: SEVERITY[f[0]])  # the first of the most severe
+    message = rs.messages[kind]
+    if kind != "crisis" and any(r.kind == "crisis" for _, r in fired):
         message = f"{message} {rs.messages['crisis_addendum']}"
-    return Alert(kind=top.kind, message=message, rule=top.id)
+    return Alert(kind=kind, message=message, rule=top.id)

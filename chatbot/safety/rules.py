@@ -52,6 +52,7 @@ class Rule:
     patterns: tuple[tuple[frozenset[int], ...], ...]  # pattern -> parts -> alternative phrase ids
     requires: tuple[int, ...]  # phrase ids (see RuleSet.phrase_list)
     exclude: tuple[int, ...]
+    emergency_with: tuple[int, ...]  # phrase ids: any of these too makes the rule an emergency
     window: int
     context: frozenset[str]
     fires: tuple[str, ...]
@@ -94,6 +95,7 @@ CUE_LISTS = (
     "hypothetical_pseudo_before",
     "history_cues",
     "recurrence_cues",
+    "recovery_cues",
     "question_openers",
     "reporting_openers",
     "skip_at_start",
@@ -117,6 +119,7 @@ RULE_KEYS = frozenset(
         "patterns",
         "requires",
         "exclude",
+        "emergency_with",
         "window",
         "context",
         "fires",
@@ -252,6 +255,9 @@ class _Reader:
             ),
             exclude=tuple(
                 self.phrase_id(p, where) for p in self.strings(table, "exclude", where, required=False)
+            ),
+            emergency_with=tuple(
+                self.phrase_id(p, where) for p in self.strings(table, "emergency_with", where, required=False)
             ),
             window=self.integer(table, "window", where, default=8),
             context=frozenset(context),

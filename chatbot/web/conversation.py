@@ -63,8 +63,9 @@ def feedback_record(turn: Turn, vote: str) -> FeedbackRecord:
 
 
 def gap_record(turn: Turn) -> GapRecord | None:
-    """A content gap when the corpus did not cover the question, else None."""
-    if turn.answer.answered or not turn.answer.query:  # answered, or nothing to search for
+    """A content gap when the corpus did not answer the question confidently (outside its subject,
+    or only its closest passages: the article may not say exactly), else None."""
+    if turn.answer.outcome == "answer" or not turn.answer.query:  # answered, or nothing searched
         return None
     return GapRecord(
         question=turn.question,

@@ -22,6 +22,12 @@ from chatbot.feedback.store import FeedbackStore
 from chatbot.present import escape_markdown
 from chatbot.question.answer_kinds import BY_NAME
 
+# The three outcomes as the review page names them.
+OUTCOME_WORDS = {
+    "answer": "answer (the passages answer it)",
+    "closest": "**closest** (the article may not say exactly: its closest passages)",
+    "not_covered": "**not covered** (outside the article's subject)",
+}
 CANDIDATES = 10
 _SIGNALS = ("rank", "citation", "fused score", "dense score", "dense rank", "BM25 score", "BM25 rank")
 # A passage is shown below one with a higher fused score when it says much the same as a passage
@@ -120,14 +126,14 @@ def inspection_markdown(ins: Inspection) -> str:
             lines.append("**Passages favoured for giving:** " + " and ".join(wanted))
         if search.expects:
             lines.append(f"**Asks for:** {BY_NAME[search.expects].label} (a passage found must give one)")
-    verdict = ("answered, tentatively" if a.tentative else "answered") if a.answered else "**not covered**"
+    verdict = OUTCOME_WORDS[a.outcome]
     lines.append(f"**Result:** {verdict}, {len(a.passages)} passage(s) shown")
     lines.append(f"**Why:** {escape_markdown(a.reason) or '(no reason given)'}")
     if a.alert:
         lines.append(f"**Alert:** {escape_markdown(a.alert['kind'])}: {escape_markdown(a.alert['message'])}")
     if a.advice:
         lines.append(f"**Advice framing:** {escape_markdown(a.advice)}")
-    if not a.answered and a.closest_sections:
+    if a.outcome != "answer" and a.closest_sections:
         lines.append("**Closest sections:** " + "; ".join(escape_markdown(s) for s in a.closest_sections))
     lines.append(f"**Index build:** `{ins.build_id}`")
     return "  \n".join(lines)

@@ -47,6 +47,7 @@ _LAYOUT = Layout(
     advice=f"**{ADVICE}**",
     passage=_passage,
     provenance=lambda lines: "Source: " + " · ".join(escape_text(line) for line in lines),
+    escape=escape_text,
 )
 
 

@@ -108,7 +108,7 @@ def test_negated_symptom_does_not_alert(text: str) -> None:
         ("no fever, but I can't stop shivering", "urgent"),  # so does punctuation
         ("the fever has not gone away", "urgent"),  # a negated "gone" is not a resolution
         ("my fever has gone up to 39", "urgent"),
-        ("my back hurts and my legs have gone weak", "urgent"),  # "gone weak" means "became"
+        ("my back hurts and my legs have gone weak", "emergency"),  # "gone weak" means "became"
         ("I can't sleep and my chest hurts", "emergency"),  # a new subject ends the reach
         ("I'm not sure if this is a stroke but her face is drooping", "emergency"),
         ("I don't know if I'm having a seizure", "emergency"),
@@ -170,8 +170,8 @@ def test_question_tied_to_the_person_alerts(text: str, kind: str) -> None:
         ("i have a feaver", "urgent"),
         ("temprature 39.1", "urgent"),
         ("vomitting all nite", "urgent"),
-        ("cant feel my legs", "urgent"),
-        ("i cannot feel my leggs", "urgent"),
+        ("cant feel my legs", "emergency"),
+        ("i cannot feel my leggs", "emergency"),
         ("extremly thirsty", "urgent"),
         ("im sucidal", "crisis"),
         ("suicidle thoughts", "crisis"),
@@ -196,6 +196,169 @@ def test_typos_and_odd_spelling_still_alert(text: str, kind: str) -> None:
 )
 def test_real_words_are_not_corrected_into_symptoms(text: str) -> None:
     assert check_message(text) is None
+
+
+# ---------------------------------------------------------------- five myeloma danger signs
+# Written as patients and families write them: lay words, typos, background, someone else.
+# Each situation: messages that must give a card of the given kind, and questions or past
+# episodes that must give none.
+
+URGENT_SIGNS = {
+    "no-urine-or-swollen-belly": [
+        ("my dad hasnt had a wee all day", "urgent"),
+        ("not peed all day even though I've been drinking loads", "urgent"),
+        ("mum cant wee, shes been trying for hours", "urgent"),
+        ("my husbnd hasnt peed since this mornin and his tummy looks swolen", "urgent"),
+        (
+            "Hi, my dad (78) has had refractory myeloma for 3 years and is now on a new combination. "
+            "He has hardly been to the loo today and says it only dribbles. Should we be worried?",
+            "urgent",
+        ),
+        ("my tummy is swollen and really painful", "urgent"),
+        ("i cant pee and im in agony", "emergency"),
+        ("she has not passed urine all day and she is very unwell", "emergency"),
+        ("my abdomen is swollen and the pain is unbearable", "emergency"),
+    ],
+    "confusion-or-drowsiness": [
+        ("my mum cant keep her eyes open", "emergency"),
+        ("he's not making sense today", "emergency"),
+        ("dad is really muddled this evening, keeps asking where he is", "emergency"),
+        ("I can't wake him properly, he just mumbles", "emergency"),
+        ("my mum is really confussed tonight", "emergency"),
+        ("he doesnt know who I am", "emergency"),
+        (
+            "My husband had his CAR-T 6 days ago and this afternoon he started talking nonsense "
+            "and his writing has gone funny",
+            "emergency",
+        ),
+        ("hes so drowsy he keeps nodding off mid sentence", "emergency"),
+    ],
+    "spinal-cord-compression": [
+        ("my legs suddenly went weak and I can't walk", "emergency"),
+        ("dads legs gave way this morning and he cant stand up", "emergency"),
+        ("she can't control her bowels since yesterday", "emergency"),
+        ("i peed myself and didnt feel it coming", "emergency"),
+        ("suddenly cant walk", "emergency"),
+        (
+            "My mum is 74 and has myeloma in her spine. Tonight she said her legs feel numb and heavy "
+            "and she nearly fell going to the loo.",
+            "emergency",
+        ),
+        ("numb around my bottom and between my legs", "emergency"),
+        ("pins and needles in both legs and my back pain is worse", "emergency"),
+    ],
+    "bleeding-that-will-not-stop": [
+        ("nosebleed that won't stop", "emergency"),
+        ("my nose wont stop bleeding, its been 40 minutes", "emergency"),
+        ("my gums have been bleeding for hours and it wont stop", "emergency"),
+        ("there's blood in his vomit", "emergency"),
+        ("he's being sick and it looks like coffee grounds", "emergency"),
+        ("the toilet was full of blood after I went", "emergency"),
+        ("cant stop the bleeding from my gums", "emergency"),
+        ("there is blood in my pee", "urgent"),  # new bleeding, not heavy: the care team now
+    ],
+    "fever-during-treatment": [
+        ("I'm on my myeloma treatment and I feel hot and shivery", "urgent"),
+        ("my temprature is 38.4 and I'm on day 8 after my stem cell transplant", "urgent"),
+        ("mum feels really hot and has the shakes, she had her transplant two weeks ago", "urgent"),
+        ("I've got a temperature and I'm on chemo", "urgent"),
+        ("he's got a high temp and shaking chills after CAR-T", "urgent"),
+        ("uncontrollable shivers after my dara infusion", "urgent"),
+        ("temperature 39 and she's really unwell, can barely stand", "emergency"),
+        ("I had chemo on Tuesday and now I feel hot and cold and shivery and just awful", "emergency"),
+        ("my dad has a high fever and is confused", "emergency"),
+    ],
+}
+
+NOT_URGENT_SIGNS = {
+    "no-urine-or-swollen-belly": [
+        "What does kidney damage do?",
+        "Can myeloma cause kidney problems?",
+        "Can myeloma stop you peeing?",
+        "Is a swollen belly a side effect of dexamethasone?",
+        "I had trouble passing urine last year after my surgery but it is fine now",
+        "Will I have to pee in a cup?",
+    ],
+    "confusion-or-drowsiness": [
+        "Can myeloma cause confusion?",
+        "Can chemotherapy cause confusion or memory problems?",
+        "I'm confused about my treatment options",
+        "Is drowsiness a side effect of thalidomide?",
+        "is fatigue normal",
+        "I was confused after my transplant last year but I'm fine now",
+        "I don't know where to start with all this",
+        "What are the symptoms of refractory myeloma",
+    ],
+    "spinal-cord-compression": [
+        "my legs were weak after the transplant last year but are fine now",
+        "Why do bones break in myeloma?",
+        "What are the signs of spinal cord compression?",
+        "What causes weak legs in myeloma?",
+        "does myeloma cause incontinence?",
+        "I can not walk as far as I used to",
+        "Can I walk my dog during treatment?",
+    ],
+    "bleeding-that-will-not-stop": [
+        "What causes bleeding problems in myeloma?",
+        "Is a nosebleed a sign of low platelets?",
+        "Can low platelets cause nosebleeds?",
+        "what should I do if my nose bleeds and won't stop?",
+        "My gums bled a bit when I brushed my teeth last year",
+    ],
+    "fever-during-treatment": [
+        "I had a fever last year during chemo, is that common?",
+        "I had a temperature of 38 last year after my transplant, will it happen again?",
+        "What should I do if I get a fever?",  # a condition, like every other rule's "if"
+        "Can CAR-T therapy cause a fever?",
+        "what temperature counts as a fever on chemo?",
+        "My temperature is 36.8, is that ok?",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        pytest.param(text, kind, id=f"{sign}-{n}")
+        for sign, cases in URGENT_SIGNS.items()
+        for n, (text, kind) in enumerate(cases)
+    ],
+)
+def test_myeloma_danger_sign_gets_its_card(text: str, kind: str) -> None:
+    alert = check_message(text)
+    assert alert is not None and alert.kind == kind, f"got {alert}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(text, id=f"{sign}-{n}")
+        for sign, texts in NOT_URGENT_SIGNS.items()
+        for n, text in enumerate(texts)
+    ],
+)
+def test_question_or_past_episode_about_a_danger_sign_gets_no_card(text: str) -> None:
+    assert check_message(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I have a fever and I feel very unwell", "emergency"),
+        ("I have a fever but I am not very unwell", "urgent"),  # a negated "very unwell" does not count
+        ("I can not wee and it is agony", "emergency"),
+        ("my tummy is swollen but there is no pain", "urgent"),
+    ],
+)
+def test_emergency_with_raises_an_urgent_sign_to_an_emergency(text: str, kind: str) -> None:
+    alert = check_message(text)
+    assert alert is not None and alert.kind == kind, f"got {alert}"
+
+
+def test_cards_say_plainly_what_to_do_now() -> None:
+    urgent, emergency = RULES.messages["urgent"], RULES.messages["emergency"]
+    assert urgent.startswith("Call your cancer care team now") and "24-hour" in urgent
+    assert "Call your local emergency number now" in emergency and "Do not wait" in emergency
 
 
 # ---------------------------------------------------------------- the alert itself

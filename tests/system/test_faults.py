@@ -265,10 +265,10 @@ def test_a_file_vanishing_mid_build_with_strict_is_one_error_line(
 
 @pytest.fixture
 def strict_engine(tmp_path: Path, corpus_dir: Path) -> Engine:
-    """Turns every question away as not covered, so each answer also writes a content gap."""
+    """Answers nothing confidently, so each answer also writes a content gap."""
     from webserver import fake_engine_for
 
-    engine: Engine = fake_engine_for(corpus_dir, tmp_path / "strict-index", cover_threshold=5.0)
+    engine: Engine = fake_engine_for(corpus_dir, tmp_path / "strict-index", baseline=0.0, cover_threshold=5.0)
     return engine
 
 
@@ -296,10 +296,12 @@ def test_the_chat_answers_and_logs_when_feedback_cannot_be_saved(
     with caplog.at_level(logging.ERROR, logger="chatbot.feedback"):
         started = time.perf_counter()
         _, history, turns = chatbot.web.chat.respond(
-            strict_engine, "Can I eat grapefruit?", [], [], broken_store
+            strict_engine, "banana bread recipe with walnuts", [], [], broken_store
         )
         assert time.perf_counter() - started < 5  # bounded by the store's busy timeout
-        assert history[1]["role"] == "assistant" and "not cover" in history[1]["content"]
+        assert (
+            history[1]["role"] == "assistant" and "outside what the article covers" in history[1]["content"]
+        )
         _, history, turns = chatbot.web.chat.respond(
             fake_engine, "What is refractory myeloma?", [], [], broken_store
         )

@@ -52,14 +52,12 @@ def test_not_covered_and_alerts_are_written_out(engine: Any) -> None:
     t = turn(engine, "I have a fever during chemo, what is refractory myeloma?")
     empty = replace(t, answer=replace(t.answer, answered=False, passages=(), closest_sections=("A › B",)))
     md = transcript_markdown([empty], "now")
-    assert "does not cover this question" in md and "- A › B" in md
+    assert "outside what the article covers" in md and "- A › B" in md
     if t.answer.alert:
         assert escape_text(t.answer.alert["message"]) in md
-    # Not covered for want of the fact asked for: the reader is told which fact.
-    lacking = replace(empty, answer=replace(empty.answer, lacking="a cost or price"))
-    assert "it asks for a cost or price, and no passage I found about it gives one" in transcript_markdown(
-        [lacking], "now"
-    )
+    # Only the closest passages, for want of the fact asked for: the reader is told which fact.
+    lacking = replace(t, answer=replace(t.answer, answered=True, tentative=True, lacking="a cost or price"))
+    assert "The article does not give a cost or price for this" in transcript_markdown([lacking], "now")
 
 
 def test_an_empty_conversation() -> None:
@@ -85,7 +83,7 @@ def test_votes_are_traced_to_the_answer_they_were_given_on(engine: Any) -> None:
     assert rec.query == turns[1].answer.query
 
 
-def test_only_not_covered_questions_are_gaps(engine: Any) -> None:
+def test_only_questions_not_answered_confidently_are_gaps(engine: Any) -> None:
     t = turn(engine, "What is refractory myeloma?")
     assert gap_record(t) is None
     missed = replace(t, answer=replace(t.answer, answered=False, passages=(), closest_sections=("X",)))
