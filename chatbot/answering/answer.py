@@ -57,7 +57,7 @@ class Answer:
 
     @property
     def outcome(self) -> str:
-        """"answer" (the passages answer it), "closest" (on the subject, but the article may not
+        """ "answer" (the passages answer it), "closest" (on the subject, but the article may not
         say exactly: the best one or two passages) or "not_covered" (outside the corpus's subject,
         or an emergency, whose card is the whole answer)."""
         if not self.answered:

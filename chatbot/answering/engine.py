@@ -181,7 +181,7 @@ class Engine(Answerer):
         return self._search(search, vectors[0], top_k, method, [as_typed]), [as_typed]
 
     def _evidence(
-        self, question: str, history: Sequence[str], told: Sequence[str], top_k: int, method: str
+        self, question: str, history: Sequence[str], told: Sequence[str], top_k: int, method: str, story: bool
     ) -> Evidence:
         """What the corpus holds for one question, asked after `history` (earlier questions) and
         `told` (what the same message said before it: a story, an earlier question of two).
@@ -196,7 +196,7 @@ class Engine(Answerer):
         context = (*history, *told)
         own, typed = self._own(question, context, top_k, method)
         if not context or own.search.followup or own.confidence >= CONTEXT_BELOW:
-            return Evidence(question, own, own, own.search.followup or bool(told))
+            return Evidence(question, own, own, own.search.followup or bool(told), story)
         in_context = self.search_query(question, context, True)
         vector = self.embedder.encode([in_context.text])[0]
         also = [*typed, Variant(own.vector, own.search, 1.0)]
@@ -207,7 +207,7 @@ class Engine(Answerer):
         sentences = self.retriever.sentence_scores(own.vector, [h.position for h in hits])
         by_own = found(self.retriever.bm25, own.search, own.vector, hits, float(max(sentences, default=0.0)))
         better = max(with_context, by_own, key=lambda f: f.confidence)
-        return Evidence(question, own, replace(better, search=in_context, vector=vector), bool(told))
+        return Evidence(question, own, replace(better, search=in_context, vector=vector), bool(told), story)
 
     def _retrieve(self, question: str, history: Sequence[str], top_k: int, method: str) -> Answer:
         """Each question of the message searched in its context, judged, and its passages chosen."""
@@ -215,7 +215,7 @@ class Engine(Answerer):
         evidence = []
         for n, part in enumerate(reading.parts):
             told = tuple(t for t in (reading.background, *reading.parts[:n]) if t)
-            evidence.append(self._evidence(part, history, told, top_k, method))
+            evidence.append(self._evidence(part, history, told, top_k, method, bool(reading.background)))
         verdicts = [judge(e, self.cover_threshold, self.retriever.bm25, self.lay_words) for e in evidence]
         verdict = overall(verdicts)
         hits = interleaved([e.found.hits for e in evidence])

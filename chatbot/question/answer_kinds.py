@@ -104,7 +104,8 @@ KINDS = (
             r"(first )?(approved|discovered|invented|introduced|licensed|launched|start(ed)?))\b"
         ),
         _pattern(
-            r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september"
+            # Month names that are also everyday words ("may", "march") are left out.
+            r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|april|june|july|august|september"
             r"|october|november|december)\b"
         ),
     ),

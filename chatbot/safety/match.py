@@ -27,6 +27,7 @@ from typing import Literal
 from chatbot.safety.rules import (
     RULES_PATH,
     SEVERITY,
+    Pattern,
     Phrase,
     Rule,
     RuleSet,
@@ -274,12 +275,13 @@ def _blocked(rule: Rule, msg: ReadMessage, spans: Sequence[Span]) -> bool:
 # ---------------------------------------------------------------- rules
 
 
-def _part_spans(msg: ReadMessage, part: frozenset[int]) -> list[Span]:
-    return sorted({s for pid, spans in msg.occ.items() if pid in part for s in spans})
-
-
-def _combinations(msg: ReadMessage, parts: list[list[Span]], window: int) -> Iterable[tuple[Span, ...]]:
-    """One span per part, all in one sentence, within `window` tokens and not overlapping."""
+def _combinations(msg: ReadMessage, pattern: Pattern, window: int) -> Iterable[tuple[Span, ...]]:
+    """One span per part of `pattern`, all in one sentence, within `window` tokens, not overlapping."""
+    parts = []
+    for part in pattern:  # stop at the first part that does not occur: most patterns
+        if not (spans := sorted({s for pid, found in msg.occ.items() if pid in part for s in found})):
+            return
+        parts.append(spans)
     for anchor in parts[0]:
         same = msg.sent[anchor[0]]
         near = [
@@ -295,31 +297,28 @@ def _combinations(msg: ReadMessage, parts: list[list[Span]], window: int) -> Ite
                 yield combo
 
 
-def _present(rule: Rule, msg: ReadMessage, phrases: Sequence[int]) -> bool:
-    """One of `phrases` occurs in the message, not negated (when the rule filters negation)."""
-    found = [s for pid in phrases for s in msg.occ.get(pid, ())]
-    return any(not ("negation" in rule.context and _negated(msg, s)) for s in found)
+def _occurs(rule: Rule, msg: ReadMessage, patterns: Sequence[Pattern]) -> bool:
+    """One of `patterns` occurs in the message, not negated (when the rule filters negation)."""
+    negation = "negation" in rule.context
+    return any(
+        not (negation and any(_negated(msg, s, combo) for s in combo))
+        for pattern in patterns
+        for combo in _combinations(msg, pattern, rule.window)
+    )
 
 
 def rule_kind(rule: Rule, msg: ReadMessage) -> str:
-    """The rule's kind, or "emergency" when one of its `emergency_with` phrases occurs too."""
-    return "emergency" if rule.emergency_with and _present(rule, msg, rule.emergency_with) else rule.kind
+    """The rule's kind, or "emergency" when one of its `emergency_with` patterns occurs too."""
+    return "emergency" if _occurs(rule, msg, rule.emergency_with) else rule.kind
 
 
 def rule_fires(rule: Rule, msg: ReadMessage) -> bool:
     """Whether `rule` matches `msg` in a context that counts."""
-    if rule.requires and not _present(rule, msg, rule.requires):
+    if rule.requires and not _occurs(rule, msg, rule.requires):
         return False
     excluded = [s for pid in rule.exclude for s in msg.occ.get(pid, ())]
     for pattern in rule.patterns:
-        parts = []
-        for part in pattern:  # stop at the first part that does not occur: most patterns
-            if not (spans := _part_spans(msg, part)):
-                break
-            parts.append(spans)
-        if len(parts) < len(pattern):
-            continue
-        for combo in _combinations(msg, parts, rule.window):
+        for combo in _combinations(msg, pattern, rule.window):
             if any(a < e[1] and e[0] < b for a, b in combo for e in excluded):
                 continue
             if not _blocked(rule, msg, combo):

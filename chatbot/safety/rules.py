@@ -42,6 +42,7 @@ class Term:
 
 
 Phrase = tuple[Term, ...]
+Pattern = tuple[frozenset[int], ...]  # parts, each a set of alternative phrase ids
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ class Rule:
     id: str
     kind: str  # a KINDS value, or "advice"
     description: str
-    patterns: tuple[tuple[frozenset[int], ...], ...]  # pattern -> parts -> alternative phrase ids
-    requires: tuple[int, ...]  # phrase ids (see RuleSet.phrase_list)
-    exclude: tuple[int, ...]
-    emergency_with: tuple[int, ...]  # phrase ids: any of these too makes the rule an emergency
+    patterns: tuple[Pattern, ...]  # phrase ids: see RuleSet.phrase_list
+    requires: tuple[Pattern, ...]  # one of these must occur too, anywhere
+    exclude: tuple[int, ...]  # phrase ids
+    emergency_with: tuple[Pattern, ...]  # any of these too makes the rule an emergency
     window: int
     context: frozenset[str]
     fires: tuple[str, ...]
@@ -251,13 +252,13 @@ class _Reader:
             description=self.text(table, "description", where),
             patterns=tuple(self.pattern(p, where) for p in self.strings(table, "patterns", where)),
             requires=tuple(
-                self.phrase_id(p, where) for p in self.strings(table, "requires", where, required=False)
+                self.pattern(p, where) for p in self.strings(table, "requires", where, required=False)
             ),
             exclude=tuple(
                 self.phrase_id(p, where) for p in self.strings(table, "exclude", where, required=False)
             ),
             emergency_with=tuple(
-                self.phrase_id(p, where) for p in self.strings(table, "emergency_with", where, required=False)
+                self.pattern(p, where) for p in self.strings(table, "emergency_with", where, required=False)
             ),
             window=self.integer(table, "window", where, default=8),
             context=frozenset(context),

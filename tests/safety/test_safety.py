@@ -348,11 +348,74 @@ def test_question_or_past_episode_about_a_danger_sign_gets_no_card(text: str) ->
         ("I have a fever but I am not very unwell", "urgent"),  # a negated "very unwell" does not count
         ("I can not wee and it is agony", "emergency"),
         ("my tummy is swollen but there is no pain", "urgent"),
+        # an emergency_with entry written as a pattern ("belly + sore"), anywhere in the message
+        ("havent peed since yesterday and my belly feels tight and sore", "emergency"),
+        ("I haven't peed since yesterday. My tummy really hurts.", "emergency"),
+        ("havent peed since yesterday and my tummy is not sore", "urgent"),
+        ("my husbnd hasnt peed since this mornin and his tummy looks swolen", "urgent"),
     ],
 )
 def test_emergency_with_raises_an_urgent_sign_to_an_emergency(text: str, kind: str) -> None:
     alert = check_message(text)
     assert alert is not None and alert.kind == kind, f"got {alert}"
+
+
+# How people write these situations, in their own words: each must get a card of its kind.
+SAID_PLAINLY = [
+    # no urine for a day with a painful belly or bladder
+    ("not had a wee since last night and my tummy really hurts", "emergency"),
+    ("my bladder feels full but I can't pee", "emergency"),
+    # an overdose said without the word
+    ("whats the point. been looking up how many of my tablets it would take to not wake up", "crisis"),
+    ("how many sleeping pills would it take to never wake up", "crisis"),
+    ("some nights I hope I don't wake up", "crisis"),
+    # bleeding that will not stop
+    ("its been bleeding 40 mins through 3 tea towels", "emergency"),
+    ("my nose has been bleeding for 20 minutes", "emergency"),
+    ("the blood has soaked through the dressing", "emergency"),
+    ("my finger won't stop bleeding and my platelets are low", "emergency"),
+    ("it's been bleeding for ages", "emergency"),
+    # severe breathlessness
+    ("breathing is really bad, cant finish a sentence", "emergency"),
+    ("she can't finish a sentence without stopping for breath", "emergency"),
+    ("my breathing is much worse today", "emergency"),
+    ("I can't catch my breath", "emergency"),
+    ("im struggling to breathe", "emergency"),
+    # someone not responding
+    ("he is not responding", "emergency"),
+    ("found her unresponsive on the sofa", "emergency"),
+    ("his myeloma came back and now he is not responding to me", "emergency"),
+]
+
+# The same words, meaning something else: no card.
+SAID_OTHERWISE = [
+    "I get a bit breathless climbing stairs, is that the anaemia?",
+    "can myeloma cause breathing problems?",
+    "I have bad breath since starting treatment",
+    "Do breathing exercises help with anxiety?",
+    "I'm so tired I can't finish a sentence",
+    "how many tablets do I take a day?",
+    "I take my sleeping pills so I don't wake up in the night",
+    "my tablets make me so groggy I do not wake up until noon",
+    "my nose bled for a minute this morning",
+    "my gums bled for 2 minutes when I brushed my teeth",
+    "I keep a towel by the bed in case my nose bleeds",
+    "Her doctor told us her cancer has gone from responding to not responding. Does it move faster?",
+    "My husband isn't responding to velcade anymore, what's next?",
+    "she is not responding to the new drugs",
+    "the doctor says my numbers are not responding any more",
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), SAID_PLAINLY)
+def test_danger_said_in_plain_words_gets_its_card(text: str, kind: str) -> None:
+    alert = check_message(text)
+    assert alert is not None and alert.kind == kind, f"got {alert}"
+
+
+@pytest.mark.parametrize("text", SAID_OTHERWISE)
+def test_the_same_words_meaning_something_else_get_no_card(text: str) -> None:
+    assert check_message(text) is None, check_message(text)
 
 
 def test_cards_say_plainly_what_to_do_now() -> None:
@@ -599,12 +662,27 @@ RIGHTLY_ALERTED = {
         "article_tune.jsonl",
         "article_heldout2.jsonl",
         "article_tune2.jsonl",
+        "article_tune3.jsonl",
     ],
 )
 def test_no_alert_on_any_article_evaluation_question(name: str) -> None:
     """The ordinary questions of the retrieval evaluation sets (symptoms and side effects included)
-    raise no alert, except those that report a danger sign going on now."""
+    raise no alert, except those that report a danger sign going on now (and rows of kind
+    "urgent", which are written to raise one: see the next test)."""
     path = DATA / name
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("kind") != "urgent"]
     fired = {r["question"]: alert.rule for r in rows if (alert := check_message(r["question"])) is not None}
     assert len(rows) > 50 and fired == RIGHTLY_ALERTED.get(name, {})
+
+
+TUNE3_URGENT = [r for r in _read("article_tune3.jsonl") if r.get("kind") == "urgent"]
+
+
+@pytest.mark.parametrize("row", TUNE3_URGENT, ids=[str(r["id"]) for r in TUNE3_URGENT])
+def test_urgent_article_question_gets_its_card(row: dict[str, object]) -> None:
+    """The urgent rows of article_tune3 get a sensible card: an emergency card where the care team
+    line was expected is accepted, as for the labelled message sets (new confusion with high
+    calcium, or a fever with "feel awful", is defensibly an emergency)."""
+    alert = check_message(str(row["question"]))
+    assert alert is not None and _sensible(str(row["alert"]), alert.kind), f"got {alert}"

@@ -103,3 +103,26 @@ def test_tentative_answers_are_where_the_off_topic_answers_are(engine: Engine) -
     answerable, off_topic = flagged[True], flagged[False]
     assert off_topic and sum(off_topic) / len(off_topic) >= 0.5
     assert sum(answerable) / len(answerable) <= 0.15
+
+
+def test_three_outcomes_on_patients_messages(engine: Engine) -> None:
+    """The outcome matrix on the tuning set of patients' messages (tune3), as guards well below
+    what it measures (README): off-topic questions are not covered, near-topic ones are rarely a
+    confident answer, and answerable ones are never refused for want of a list of sections."""
+    from chatbot.evaluation.eval_sets import evaluate, load_eval_set
+
+    report = evaluate(engine, load_eval_set(DATA / "article_tune3.jsonl"))
+    answerable, near, off = (report.outcomes[g] for g in ("answerable", "near-topic", "off-topic"))
+    assert off["not_covered"] >= 0.8 * sum(off.values())
+    assert near["answer"] <= 0.3 * sum(near.values())
+    assert answerable["answer"] >= 0.75 * sum(answerable.values())
+    assert answerable["not_covered"] <= 0.05 * sum(answerable.values())
+    assert report.both_parts[0] == report.both_parts[1]  # every two-part message: both parts shown
+
+
+def test_an_unrelated_question_after_a_conversation_is_not_covered(engine: Engine) -> None:
+    history = ["what is a stem cell transplant?", "is it risky?", "how long is the recovery?"]
+    answer = engine.ask("what's the weather tomorrow", history)
+    assert answer.outcome == "not_covered" and answer.passages == ()
+    follow = engine.ask("what happens to the stem cells after they are collected?", history)
+    assert follow.outcome != "not_covered"

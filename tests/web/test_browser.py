@@ -350,7 +350,7 @@ def test_staff_review(site: Site, open_tab: Callable[..., Tab]) -> None:
     page.locator("#staff-check").click()
     summary = page.locator("#staff-summary")
     summary.get_by_text("Searched for:").wait_for()
-    assert "Why: covered" in summary.inner_text()
+    assert "Why: answer" in summary.inner_text()
     shown = page.locator("#staff-shown")
     for column in ("dense score", "dense rank", "BM25 score", "BM25 rank"):
         shown.get_by_text(column, exact=True).first.wait_for()
