@@ -218,9 +218,12 @@ class Engine(Answerer):
             evidence.append(self._evidence(part, history, told, top_k, method, bool(reading.background)))
         verdicts = [judge(e, self.cover_threshold, self.retriever.bm25, self.lay_words) for e in evidence]
         verdict = overall(verdicts)
-        hits = interleaved([e.found.hits for e in evidence])
-        first = evidence[0].found
-        vector = first.vector if len(evidence) == 1 else _mean([e.found.vector for e in evidence])
+        # A question off the subject is reported by its own words: an earlier question it was
+        # searched beside is neither what was searched for nor where to browse.
+        shown = [e.found if v.covered else e.own for e, v in zip(evidence, verdicts, strict=True)]
+        hits = interleaved([f.hits for f in shown])
+        first = shown[0]
+        vector = first.vector if len(shown) == 1 else _mean([f.vector for f in shown])
         passages: tuple[Passage, ...] = ()
         if verdict.outcome != "not_covered":
             hybrid = method == "hybrid" and len(evidence) == 1
@@ -233,13 +236,13 @@ class Engine(Answerer):
                 scale=self.retriever.fusion.max_score if method == "hybrid" else 1.0,
             )
         # Provenance on every answer: of the passages shown, or of the sections offered instead.
-        shown = [p.source for p in passages] or [h.chunk.source for h in hits[:3]]
+        sources = [p.source for p in passages] or [h.chunk.source for h in hits[:3]]
         return Answer(
             question,
-            " / ".join(e.found.search.text for e in evidence),
+            " / ".join(f.search.text for f in shown),
             bool(passages),
             passages,
-            self._provenance(shown),
+            self._provenance(sources),
             confidence=min(e.strength for e in evidence),
             tentative=verdict.outcome == "closest" and bool(passages),
             reason="; ".join(v.reason for v in verdicts),
