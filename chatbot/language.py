@@ -173,22 +173,22 @@ QUESTION_FILLER = frozenset(
 
 # ---------------------------------------------------------------- what a message asks
 
+# How a request to know opens ("I want to ...", "I'm wondering ..."), shared by the two patterns below.
+_WANT_TO = r"i (?:want|need|would like|d like|'d like|wish|am trying|m trying) to"
+_WONDER = r"i(?:'m| am)? (?:wondering|wonder|curious)|wondering|i was wondering|my question is"
 # How a sentence that asks opens, when it does not end with "?": "what ...", "can you tell me ...",
 # "I want to know ...", "please explain ..." (`question.message`). Anything else is background.
 ASKING_OPENERS = re.compile(
     r"^\W*(?:(?:so|and|but|also|ok|okay|well|basically|anyway|now|please)\W+)*"
     r"(?:what|whats|wat|how|why|when|where|which|who|whom|whose|is|are|am|was|were|do|does|did|can|could"
     r"|should|shall|will|would|may|might|must|has|have|had|any|anything|tell me|explain|describe"
-    r"|i (?:want|need|would like|d like|'d like|wish|am trying|m trying) to (?:know|understand|find out|ask)"
-    r"|i(?:'m| am)? (?:wondering|wonder|curious)|wondering|i was wondering|my question is|question)\b",
+    rf"|{_WANT_TO} (?:know|understand|find out|ask)|{_WONDER}|question)\b",
     re.IGNORECASE,
 )
 # Of those, the ones that ask by request, question mark or not ("please explain ...").
 REQUEST_OPENERS = re.compile(
     r"^\W*(?:(?:so|and|but|also|ok|okay|well|anyway|now)\W+)*(?:please|can you|could you|would you|tell me"
-    r"|explain|describe|i (?:want|need|would like|d like|'d like|wish|am trying|m trying) to"
-    r"|i(?:'m| am)? (?:wondering|wonder|curious)|wondering|i was wondering|my question is"
-    r"|what i (?:want|wanted|mean))\b",
+    rf"|explain|describe|{_WANT_TO}|{_WONDER}|what i (?:want|wanted|mean))\b",
     re.IGNORECASE,
 )
 # Joins two questions in one sentence: "what causes it and what are the symptoms?".

@@ -81,12 +81,13 @@ class Engine(Answerer):
         self.cover_threshold = cover_threshold
         self.diversity = diversity
         self._retriever = Retriever(index, fusion)
+        # The synonym file's lay words: never corrected, and (uncapitalised) not taken for a name.
+        self.lay_words = frozenset(w for key in index.synonyms for w in words(key))
         self.speller = Speller(
             (w for c in index.chunks for w in words(c.lexical_text)),
-            protected=(w for key in index.synonyms for w in words(key)),
+            protected=self.lay_words,
         )
         self.synonyms = synonym_table(index.synonyms)
-        self.lay_words = frozenset(w for key in index.synonyms for w in words(key))
         self._cached = lru_cache(maxsize=ANSWER_CACHE)(self._answer)
 
     def clear_cache(self) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chatbot.answering.answer import Answer
+from chatbot.answering.coverage import OUTCOMES
 from chatbot.errors import InputError
 
 
@@ -46,7 +47,6 @@ class EvalCase:
 
 
 GROUPS = ("answerable", "near-topic", "off-topic", "urgent")
-OUTCOMES = ("answer", "closest", "not_covered")
 
 
 @dataclass(frozen=True)

@@ -78,14 +78,20 @@ def specificity(word: str) -> float:
     return min(1.0, max(0.0, math.log10(rank / SPECIFIC_FROM) / math.log10(SPECIFIC_AT / SPECIFIC_FROM)))
 
 
+@lru_cache(maxsize=1)
+def _everyday() -> tuple[str, ...]:
+    return (*STOPWORDS, *common_words())
+
+
+@lru_cache(maxsize=65536)
 def slip(word: str) -> bool:
     """Whether `word` is one edit from an everyday English word or a function word ("dosnt",
-    "realy"): a typing slip, not a name."""
+    "realy"): a typing slip, not a name. Remembered: the same words come back."""
     from rapidfuzz import process
     from rapidfuzz.distance import DamerauLevenshtein
 
-    pool = (*STOPWORDS, *common_words())
-    return process.extractOne(word, pool, scorer=DamerauLevenshtein.distance, score_cutoff=1) is not None
+    found = process.extractOne(word, _everyday(), scorer=DamerauLevenshtein.distance, score_cutoff=1)
+    return found is not None
 
 
 def _max_edits(word: str) -> int:
