@@ -21,7 +21,7 @@ from chatbot.safety.advice import advice_framing  # noqa: E402
 from chatbot.safety.match import check_message  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
-SAFETY_FILES = ("safety_dev.jsonl", "safety_heldout.jsonl")
+SAFETY_FILES = ("safety_dev.jsonl", "safety_tune2.jsonl", "safety_heldout.jsonl")
 ADVICE_FILE = "advice_dev.jsonl"
 
 

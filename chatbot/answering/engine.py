@@ -81,12 +81,15 @@ class Engine(Answerer):
         self.cover_threshold = cover_threshold
         self.diversity = diversity
         self._retriever = Retriever(index, fusion)
-        # The synonym file's lay words: never corrected, and (uncapitalised) not taken for a name.
+        # The synonym file's lay words: never corrected, and (uncapitalised) not taken for a name,
+        # except those of its `[names]`, which name what the corpus covers only as a class.
         self.lay_words = frozenset(w for key in index.synonyms for w in words(key))
+        named = frozenset(w for key in index.names for w in words(key))
         self.speller = Speller(
             (w for c in index.chunks for w in words(c.lexical_text)),
             protected=self.lay_words,
         )
+        self._everyday = self.lay_words - named
         self.synonyms = synonym_table(index.synonyms)
         self._cached = lru_cache(maxsize=ANSWER_CACHE)(self._answer)
 
@@ -217,7 +220,7 @@ class Engine(Answerer):
         for n, part in enumerate(reading.parts):
             told = tuple(t for t in (reading.background, *reading.parts[:n]) if t)
             evidence.append(self._evidence(part, history, told, top_k, method, bool(reading.background)))
-        verdicts = [judge(e, self.cover_threshold, self.retriever.bm25, self.lay_words) for e in evidence]
+        verdicts = [judge(e, self.cover_threshold, self.retriever.bm25, self._everyday) for e in evidence]
         verdict = overall(verdicts)
         # A question off the subject is reported by its own words: an earlier question it was
         # searched beside is neither what was searched for nor where to browse.

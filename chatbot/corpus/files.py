@@ -307,24 +307,41 @@ def scan_corpus(
     return CorpusScan(tuple(docs), tuple(problems))
 
 
-def load_synonyms(corpus_dir: Path) -> dict[str, list[str]]:
-    """The staff-editable lay-term table (`synonyms.toml`), empty when the corpus has none."""
+@dataclass(frozen=True)
+class SynonymFile:
+    """The staff-editable lay-term table (`synonyms.toml`).
+
+    `table` maps each lay word or phrase to the corpus's terms for it. `names` are the keys of its
+    `[names]` table: specific medicines or brands that the corpus covers only as a class
+    ("bortezomib" to proteasome inhibitors). They lead the search to the class like any entry,
+    but a question that names one still asks about something the corpus never names.
+    """
+
+    table: dict[str, list[str]] = field(default_factory=dict)
+    names: tuple[str, ...] = ()
+
+
+def load_synonyms(corpus_dir: Path) -> SynonymFile:
+    """The corpus's `synonyms.toml`, empty when it has none."""
     import tomllib
 
     path = corpus_dir / SYNONYMS_FILE
     if not path.is_file():
-        return {}
+        return SynonymFile()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CorpusError(f"{path} cannot be read ({exc}). Fix the TOML and re-index.") from None
+    names = data.pop("names", {})
+    if not isinstance(names, dict):
+        raise CorpusError(f"{path}: [names] must be a table of entries. Fix it and re-index.")
     table: dict[str, list[str]] = {}
-    for key, value in data.items():
+    for key, value in (*data.items(), *names.items()):
         targets = [value] if isinstance(value, str) else value
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
             raise CorpusError(f'{path}: "{key}" must map to a list of strings. Fix it and re-index.')
         table[key] = targets
-    return table
+    return SynonymFile(table, tuple(names))
 
 
 def load_corpus(corpus_dir: Path) -> Iterator[Document]:

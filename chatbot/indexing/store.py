@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from chatbot.corpus.files import Provenance
+from chatbot.corpus.files import Provenance, SynonymFile
 from chatbot.errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from chatbot.indexing.chunking import Chunk
 from chatbot.indexing.vectors import VectorIndex, load_dense
@@ -85,6 +85,9 @@ class StoredIndex:
     dense: VectorIndex
     documents: dict[str, StoredDocument]
     synonyms: dict[str, list[str]]
+    # Keys of `synonyms` that name a specific thing the corpus covers only as a class
+    # (`corpus.files.SynonymFile.names`).
+    names: frozenset[str] = frozenset()
 
     @property
     def provenance(self) -> dict[str, Provenance]:
@@ -166,7 +169,7 @@ def write_build(
     sentence_vectors: np.ndarray,
     dense: VectorIndex,
     documents: dict[str, StoredDocument],
-    synonyms: dict[str, list[str]],
+    synonyms: SynonymFile,
     catalog: dict[str, Any] | None = None,
     keys: Sequence[str] | None = None,
 ) -> Manifest:
@@ -199,7 +202,8 @@ def write_build(
         dense.save(tmp / "dense.faiss")
         docs = {src: {"text": d.text, "provenance": asdict(d.provenance)} for src, d in documents.items()}
         (tmp / "documents.json").write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
-        (tmp / "synonyms.json").write_text(json.dumps(synonyms, ensure_ascii=False), encoding="utf-8")
+        lay = {"table": synonyms.table, "names": list(synonyms.names)}
+        (tmp / "synonyms.json").write_text(json.dumps(lay, ensure_ascii=False), encoding="utf-8")
         (tmp / CATALOG).write_text(json.dumps(catalog or {}, ensure_ascii=False), encoding="utf-8")
         for name in _FILES:
             with open(tmp / name, "rb") as fh:
@@ -256,7 +260,7 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
         dense = load_dense(folder / "dense.faiss")
         docs = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
         documents = {src: StoredDocument(d["text"], Provenance(**d["provenance"])) for src, d in docs.items()}
-        synonyms = json.loads((folder / "synonyms.json").read_text(encoding="utf-8"))
+        synonyms = _synonyms(json.loads((folder / "synonyms.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise _corrupt(index_dir, f"{type(exc).__name__} while reading build {manifest.build_id}") from None
     if not (len(chunks) == manifest.chunks == dense.count == vectors.shape[0]):
@@ -266,7 +270,25 @@ def load_build(index_dir: Path, manifest: Manifest | None = None) -> StoredIndex
     offsets = np.cumsum([0] + [len(c.sentences) for c in chunks])
     if sentence_vectors.shape[0] != offsets[-1]:
         raise _corrupt(index_dir, "sentence vectors do not match the chunks")
-    return StoredIndex(manifest, chunks, vectors, sentence_vectors, offsets, dense, documents, synonyms)
+    return StoredIndex(
+        manifest,
+        chunks,
+        vectors,
+        sentence_vectors,
+        offsets,
+        dense,
+        documents,
+        synonyms.table,
+        frozenset(synonyms.names),
+    )
+
+
+def _synonyms(data: dict[str, Any]) -> SynonymFile:
+    """`synonyms.json` as written (`{"table": ..., "names": [...]}`), or a flat table as builds
+    written before `[names]` existed hold it."""
+    if set(data) == {"table", "names"} and isinstance(data["table"], dict):
+        return SynonymFile(data["table"], tuple(data["names"]))
+    return SynonymFile(data)
 
 
 def load_vectors(

@@ -12,8 +12,10 @@ them. `chatbot.safety.rules` reads that file; this module matches a message agai
   words and clause/sentence boundaries;
 - words are matched with typo tolerance (edit distance scaled to word length, via rapidfuzz);
 - a match is dropped when its context says it is not happening to this person now: a negation
-  ("no fever"), a condition ("if I get a fever"), a long-past episode ("a seizure years ago"), or
-  an information question with nothing tying it to the person ("Can myeloma cause fever?").
+  ("no fever", "no chest pain or breathlessness"), a condition ("if I get a fever", "how do I
+  know if I have an infection"), a long-past episode ("a seizure years ago") or a recent one said
+  to be over ("a fever last week, totally fine now"), or an information question with nothing
+  tying it to the person ("Can myeloma cause fever?", "Will I be unconscious during it?").
   Each filter is narrow on purpose: between a needless card and a missed emergency, show the card.
 """
 
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 MAX_OCCURRENCES = 64  # per phrase, so a pathological repeat cannot blow up the combinations
+EXCLUDE_WINDOW = 8  # the narrowest window an exclude pattern ("collapsed + sofa + long day") gets
 
 
 @dataclass(frozen=True)
@@ -145,17 +148,22 @@ def _negated(msg: ReadMessage, span: Span, combo: Sequence[Span] = ()) -> bool:
     """NegEx-style: a cue shortly before ("no fever") or after ("fever is gone") the phrase.
 
     A cue inside another part of the same match ("can NOT keep + fluids + down") is part of
-    what was matched, not a negation of it.
+    what was matched, not a negation of it. A list joined by "or" shares its negation ("not
+    having any chest pain OR breathlessness"): the window starts again at the joiner. A cue
+    after the phrase that leads straight into another part of the match says what it became,
+    not that it went ("my belly has GONE swollen").
     """
     toks, window = msg.toks, msg.rs.windows["negation_window"]
-    j = span[0] - 1
-    while j >= 0 and span[0] - j <= window and toks[j] not in BOUNDARIES:
+    j, base = span[0] - 1, span[0]
+    while j >= 0 and base - j <= window and toks[j] not in BOUNDARIES:
         cue = msg.cue_at("negation_cues", end=j + 1)
         inside = cue is not None and any(a < cue[1] and cue[0] < b for a, b in combo)
         if cue and not inside and not msg.cue_at("pseudo_negation_next", start=cue[1]):
             return True
         if msg.cue_at("scope_breakers", end=j + 1) or msg.cue_at("subject_words", end=j + 1):
             break
+        if joiner := msg.cue_at("list_joiners", end=j + 1):
+            base = joiner[0]
         j -= 1
     j = span[1]
     while j < len(toks) and j - span[1] < msg.rs.windows["post_negation_window"]:
@@ -164,20 +172,31 @@ def _negated(msg: ReadMessage, span: Span, combo: Sequence[Span] = ()) -> bool:
         cue = msg.cue_at("post_negation_cues", start=j)
         if cue:
             blocked = msg.cue_at("post_negation_blockers", start=cue[1])
+            nxt = cue[1] + (cue[1] < len(toks) and toks[cue[1]] in msg.rs.fillers)
+            became = any(a in (cue[1], nxt) for a, _ in combo if a >= cue[1])
             denied = msg.has_cue("negation_cues", max(span[1], cue[0] - 2), cue[0])
-            return not blocked and not denied
+            return not blocked and not became and not denied
         j += 1
     return False
 
 
 def _hypothetical(msg: ReadMessage, span: Span) -> bool:
-    """A condition shortly before the phrase: "what should I do if I get a fever"."""
+    """A condition shortly before the phrase: "what should I do if I get a fever".
+
+    "not sure if", "don't know whether" do not count (the person may well have it), but a
+    question about how to tell does: "how do I know if I have an infection".
+    """
     toks, window = msg.toks, msg.rs.windows["hypothetical_window"]
     j = span[0] - 1
     while j >= 0 and span[0] - j <= window and toks[j] not in BOUNDARIES:
         cue = msg.cue_at("hypothetical_cues", end=j + 1)
         if cue:
-            return not msg.cue_at("hypothetical_pseudo_before", end=cue[0])
+            if not msg.cue_at("hypothetical_pseudo_before", end=cue[0]):
+                return True
+            # "how do I know if I have an infection" asks how to tell; "how do I know if I am
+            # having a heart attack my chest is so tight" says more than the one condition
+            subjects = sum(cue[1] <= a and b <= span[0] for a, b in msg.cue_occ["subject_words"])
+            return subjects <= 1 and msg.cue_at("hypothetical_question_frames", end=cue[0]) is not None
         if msg.cue_at("scope_breakers", end=j + 1):
             break
         j -= 1
@@ -188,15 +207,48 @@ def _sentence_bounds(msg: ReadMessage, span: Span) -> Span:
     return msg.sentences[msg.sent[span[0]]]
 
 
-def _historical(msg: ReadMessage, span: Span) -> bool:
-    """A long-past episode in the same sentence, unless it says it is back (not "fine now")."""
+def _recoveries(msg: ReadMessage, lo: int, hi: int) -> list[Span]:
+    """Cues in tokens lo..hi-1 that say the episode is over ("fine now"), not denied ("not fine now")."""
+    return [
+        (a, b)
+        for a, b in msg.cue_occ["recovery_cues"]
+        if lo <= a and b <= hi and not msg.has_cue("negation_cues", max(lo, a - 2), a)
+    ]
+
+
+def _unresolved_recurrence(msg: ReadMessage, lo: int, hi: int, combo: Sequence[Span] = ()) -> bool:
+    """A cue in tokens lo..hi-1 that says the episode is back ("again", "now"), not over ("fine now").
+
+    A cue inside the matched words themselves ("BACK pain") says nothing about when.
+    """
+    over = _recoveries(msg, lo, hi)
+    back = [
+        (a, b)
+        for a, b in msg.cue_occ["recurrence_cues"]
+        if lo <= a and b <= hi and not any(a < d and c < b for c, d in combo)
+    ]
+    return any(not any(c <= a and b <= d for c, d in over) for a, b in back)
+
+
+def _historical(msg: ReadMessage, span: Span, combo: Sequence[Span] = ()) -> bool:
+    """A past episode, not happening now.
+
+    A long-past episode in the same sentence counts unless the sentence says it is back ("a
+    seizure years ago"; not "...and now it is back"). A recent one ("last week", "three weeks
+    ago") counts only when the message also says it is over, in that sentence or the next
+    ("had a fever last week, totally fine now"), and nothing says it is back.
+    """
     lo, hi = _sentence_bounds(msg, span)
-    over = [(a, b) for a, b in msg.cue_occ["recovery_cues"] if lo <= a and b <= hi]
-    back = [(a, b) for a, b in msg.cue_occ["recurrence_cues"] if lo <= a and b <= hi]
-    if any(not any(c <= a and b <= d for c, d in over) for a, b in back):
+    if _unresolved_recurrence(msg, lo, hi, combo):
         return False
     window = msg.rs.windows["history_window"]
-    return msg.has_cue("history_cues", max(lo, span[0] - window), min(hi, span[1] + window))
+    near = (max(lo, span[0] - window), min(hi, span[1] + window))
+    if msg.has_cue("history_cues", *near):
+        return True
+    if not msg.has_cue("recent_past_cues", *near):
+        return False
+    after = msg.sentences.get(msg.sent[span[0]] + 1, (hi, hi))[1]
+    return bool(_recoveries(msg, lo, after)) and not _unresolved_recurrence(msg, hi, after)
 
 
 def _opens_question(msg: ReadMessage, start: int, stop: int) -> bool:
@@ -252,12 +304,16 @@ def _personal(msg: ReadMessage, spans: Sequence[Span]) -> bool:
 
 
 def _points_back(msg: ReadMessage, sentence: int, pseudo: set[int]) -> bool:
-    """A neighbouring sentence that is personal and refers back: "I've had it all day"."""
+    """A neighbouring sentence that is personal and refers back: "I've had it all day"
+    (not one that reports what was said: "my nurse mentioned it")."""
     if sentence not in msg.sentences:
         return False
     lo, hi = msg.sentences[sentence]
     personal = any(lo <= a and b <= hi and a not in pseudo for a, b in msg.cue_occ["personal_cues"])
-    return personal and msg.has_cue("anaphora", lo, hi)
+    # "My nurse MENTIONED it once" reports what someone said; it does not say the person has it
+    # (unless it also says it is happening now: "the nurse mentioned it and I have it NOW")
+    hearsay = msg.has_cue("hearsay_words", lo, hi) and not msg.has_cue("recurrence_cues", lo, hi)
+    return personal and msg.has_cue("anaphora", lo, hi) and not hearsay
 
 
 def _blocked(rule: Rule, msg: ReadMessage, spans: Sequence[Span]) -> bool:
@@ -267,7 +323,7 @@ def _blocked(rule: Rule, msg: ReadMessage, spans: Sequence[Span]) -> bool:
         return True
     if "hypothetical" in ctx and any(_hypothetical(msg, s) for s in spans):
         return True
-    if "history" in ctx and any(_historical(msg, s) for s in spans):
+    if "history" in ctx and any(_historical(msg, s, spans) for s in spans):
         return True
     return "question" in ctx and _information_question(msg, spans)
 
@@ -312,13 +368,23 @@ def rule_kind(rule: Rule, msg: ReadMessage) -> str:
     return "emergency" if _occurs(rule, msg, rule.emergency_with) else rule.kind
 
 
+def _excluded(rule: Rule, msg: ReadMessage) -> list[Span]:
+    """Spans that cancel a match they overlap. An exclude entry may be a pattern ("collapsed +
+    sofa + long day"): then every part of it cancels, matched within the rule's window or
+    EXCLUDE_WINDOW words, whichever is wider."""
+    window = max(rule.window, EXCLUDE_WINDOW)
+    return [s for pattern in rule.exclude for combo in _combinations(msg, pattern, window) for s in combo]
+
+
 def rule_fires(rule: Rule, msg: ReadMessage) -> bool:
     """Whether `rule` matches `msg` in a context that counts."""
     if rule.requires and not _occurs(rule, msg, rule.requires):
         return False
-    excluded = [s for pid in rule.exclude for s in msg.occ.get(pid, ())]
+    excluded: list[Span] | None = None  # found once, when the rule first matches
     for pattern in rule.patterns:
         for combo in _combinations(msg, pattern, rule.window):
+            if excluded is None:
+                excluded = _excluded(rule, msg)
             if any(a < e[1] and e[0] < b for a, b in combo for e in excluded):
                 continue
             if not _blocked(rule, msg, combo):

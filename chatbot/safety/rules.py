@@ -52,7 +52,7 @@ class Rule:
     description: str
     patterns: tuple[Pattern, ...]  # phrase ids: see RuleSet.phrase_list
     requires: tuple[Pattern, ...]  # one of these must occur too, anywhere
-    exclude: tuple[int, ...]  # phrase ids
+    exclude: tuple[Pattern, ...]  # a match overlapping any part of one of these is cancelled
     emergency_with: tuple[Pattern, ...]  # any of these too makes the rule an emergency
     window: int
     context: frozenset[str]
@@ -91,12 +91,15 @@ CUE_LISTS = (
     "post_negation_cues",
     "post_negation_blockers",
     "scope_breakers",
+    "list_joiners",
     "subject_words",
     "hypothetical_cues",
     "hypothetical_pseudo_before",
+    "hypothetical_question_frames",
     "history_cues",
     "recurrence_cues",
     "recovery_cues",
+    "recent_past_cues",
     "question_openers",
     "reporting_openers",
     "skip_at_start",
@@ -104,6 +107,7 @@ CUE_LISTS = (
     "pseudo_personal",
     "framing_words",
     "anaphora",
+    "hearsay_words",
 )
 WINDOWS = (
     "negation_window",
@@ -255,7 +259,7 @@ class _Reader:
                 self.pattern(p, where) for p in self.strings(table, "requires", where, required=False)
             ),
             exclude=tuple(
-                self.phrase_id(p, where) for p in self.strings(table, "exclude", where, required=False)
+                self.pattern(p, where) for p in self.strings(table, "exclude", where, required=False)
             ),
             emergency_with=tuple(
                 self.pattern(p, where) for p in self.strings(table, "emergency_with", where, required=False)

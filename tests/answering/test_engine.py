@@ -378,6 +378,24 @@ def test_a_message_asking_two_things_shows_a_passage_for_each(tmp_path: Path) ->
     assert " / " in answer.query  # each part was searched on its own
 
 
+def test_a_medicine_the_synonym_file_names_is_never_a_confident_answer(tmp_path: Path) -> None:
+    """A `[names]` entry leads the search to its class like any synonym, but the corpus never names
+    it; the same entry as an everyday lay word is answered from the class."""
+    question = "how is a jamshidi biopsy done?"
+    lay = _engine(
+        tmp_path / "lay", {"guide.txt": GUIDE, "synonyms.toml": '"jamshidi" = ["bone marrow biopsy"]\n'}
+    )
+    assert lay.ask(question).outcome == "answer"
+    named = _engine(
+        tmp_path / "named",
+        {"guide.txt": GUIDE, "synonyms.toml": '[names]\n"jamshidi" = ["bone marrow biopsy"]\n'},
+    )
+    answer = named.ask(question)
+    assert answer.outcome == "closest" and answer.passages
+    assert answer.search.expansions == ("bone marrow biopsy",)  # still searched as its class
+    assert named.ask("How is a bone marrow biopsy done?").outcome == "answer"
+
+
 def test_an_emergency_card_is_the_whole_answer(fake_engine: Engine) -> None:
     answer = fake_engine.ask("my husband has myeloma and suddenly can't move his legs and has wet himself")
     assert answer.alert and answer.alert["kind"] == "emergency"

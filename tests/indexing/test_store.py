@@ -3,6 +3,7 @@ the build lock and vector reuse. All with the fake embedder, so nothing here loa
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -17,7 +18,7 @@ import pytest
 from conftest import AWKWARD, FakeEmbedder, content_words
 
 import chatbot.indexing.build
-from chatbot.corpus.files import corpus_hash, load_corpus
+from chatbot.corpus.files import corpus_hash, load_corpus, load_synonyms
 from chatbot.errors import CorpusError, IndexBusyError, IndexCorruptError
 from chatbot.indexing.build import build_index, open_index
 from chatbot.indexing.chunking import ChunkSettings, chunk_corpus
@@ -395,3 +396,29 @@ def test_corpus_without_passages_is_an_error_that_names_the_fix(tmp_path: Path) 
         build_index(corpus, tmp_path / "index", FakeEmbedder(), progress=False)
     assert ".txt or .md" in str(info.value)
     assert read_manifest(tmp_path / "index") is None
+
+
+def test_the_synonym_files_names_survive_the_build(
+    corpus_dir: Path, index_dir: Path, fake_embedder: FakeEmbedder
+) -> None:
+    (corpus_dir / "synonyms.toml").write_text(
+        '"chemo" = ["chemotherapy"]\n[names]\n"velcade" = ["proteasome inhibitors"]\n', encoding="utf-8"
+    )
+    build_index(corpus_dir, index_dir, fake_embedder, progress=False)
+    stored = load_build(index_dir)
+    assert stored.synonyms == {"chemo": ["chemotherapy"], "velcade": ["proteasome inhibitors"]}
+    assert stored.names == frozenset({"velcade"})
+    # A build written before `[names]` existed holds the flat table: it still loads, naming nothing.
+    manifest = read_manifest(index_dir)
+    assert manifest is not None
+    path = index_dir / "builds" / manifest.build_id / "synonyms.json"
+    path.write_text('{"chemo": ["chemotherapy"]}', encoding="utf-8")
+    files = {**manifest.files, "synonyms.json": path.stat().st_size}
+    old = load_build(index_dir, dataclasses.replace(manifest, files=files))
+    assert old.synonyms == {"chemo": ["chemotherapy"]} and old.names == frozenset()
+
+
+def test_a_names_entry_that_is_not_a_table_names_the_fix(corpus_dir: Path) -> None:
+    (corpus_dir / "synonyms.toml").write_text('names = "velcade"\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"\[names\] must be a table"):
+        load_synonyms(corpus_dir)

@@ -20,9 +20,13 @@ def test_a_story_told_first_is_background_and_the_question_is_what_is_searched()
 
 
 def test_a_question_in_the_middle_of_a_story_is_found() -> None:
-    message = STORY.replace("What are my options now?", "") + " " + (
-        "My sister keeps telling me to stay positive and I try. Anyway, what are the treatment options? "
-        "Thanks for listening, it has been a long week for all of us."
+    message = (
+        STORY.replace("What are my options now?", "")
+        + " "
+        + (
+            "My sister keeps telling me to stay positive and I try. Anyway, what are the treatment options? "
+            "Thanks for listening, it has been a long week for all of us."
+        )
     )
     assert read_message(message).asked == "Anyway, what are the treatment options?"
 

@@ -604,7 +604,7 @@ def _sensible(label: str, kind: str) -> bool:
 
 SAFETY_ROWS = [
     pytest.param(row, id=f"{name.split('_')[1].split('.')[0]}-{n}")
-    for name in ("safety_dev.jsonl", "safety_heldout.jsonl")
+    for name in ("safety_dev.jsonl", "safety_tune2.jsonl", "safety_heldout.jsonl")
     for n, row in enumerate(_read(name))
 ]
 
@@ -619,7 +619,8 @@ def test_labelled_message(row: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "urgent", "ordinary"), [("safety_dev.jsonl", 60, 40), ("safety_heldout.jsonl", 30, 30)]
+    ("name", "urgent", "ordinary"),
+    [("safety_dev.jsonl", 60, 40), ("safety_tune2.jsonl", 100, 80), ("safety_heldout.jsonl", 30, 30)],
 )
 def test_message_sets_are_big_enough_and_cover_every_kind(name: str, urgent: int, ordinary: int) -> None:
     rows = _read(name)
