@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatbot.answering.documents import DocumentEvidence
 from chatbot.indexing.bm25 import BM25Index
 from chatbot.indexing.chunking import Chunk
 from chatbot.indexing.store import StoredIndex
@@ -58,6 +59,12 @@ class Fusion:
     # (7 of 27), and neighbouring sections that only describe tie with the one that explains.
     # Any value from 0.05 to 0.15 found the same 4 more of 304 tuning questions at rank 1; convex only.
     cause: float = 0.1
+    # Document-level evidence where the index holds several documents (`answering.documents`):
+    # the weight of each document's lead cosine and of its whole-document BM25 (divided by the
+    # query's best), and how many of the best documents by it have their chunks considered.
+    lead: float = 0.5
+    document_bm25: float = 0.25
+    documents_read: int = 20
 
     @property
     def max_score(self) -> float:
@@ -130,6 +137,8 @@ class Retriever:
         self.index = index
         self.fusion = fusion
         self.bm25 = BM25Index([c.lexical_text for c in index.chunks])
+        many = fusion.method == "convex" and (fusion.lead or fusion.document_bm25)
+        self.documents = DocumentEvidence(index) if many and DocumentEvidence.applies(index) else None
 
     def dense_scores(self, query_vector: np.ndarray, depth: int = DEPTH) -> np.ndarray:
         """Cosine similarity to the query of the `depth` nearest chunks (-1 for the others)."""
@@ -292,6 +301,10 @@ class Retriever:
             fused = {i: float(lexical[i]) for i in bm25_ranks}
         else:
             pool = sorted(set().union(*(set(d) | set(b) for _, _, d, b in listed)))
+            documents, shifts = self.documents, dict[int, float]()
+            if documents is not None:
+                shifts, extra = documents.evidence(queries[0].vector, queries[0].terms, pool, self.fusion)
+                pool = sorted(set(pool) | extra)
             fused, sentence = self._fuse(queries[0], *listed[0], depth, k, pool)
             if len(queries) > 1:
                 total = sum(q.weight for q in queries)
@@ -301,6 +314,9 @@ class Retriever:
                     for i, s in more.items():
                         summed[i] += q.weight * s
                 fused = {i: s / total for i, s in summed.items()}
+            if documents is not None and shifts:
+                of = documents.document_of
+                fused = {i: s + shifts.get(int(of[i]), 0.0) for i, s in fused.items()}
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         # Hybrid scored every candidate's sentences already; the other methods score their hits'.
         unscored = [i for i in best if i not in sentence]

@@ -1,9 +1,11 @@
 """Measure retrieval on a BEIR-format benchmark with the chat's own engine.
 
 A BEIR folder holds `corpus.jsonl`, `queries.jsonl` and `qrels/<split>.tsv`. Its documents are
-chunked like any document, a document is scored by its best chunk, and nDCG@10 and Recall@100 are
-reported for BM25, dense and hybrid (the chat's method). Embeddings are cached by a hash of what
-was embedded and by which model, so a second run embeds nothing.
+chunked like any document and a document is ranked where its best chunk is; nDCG@10 and
+Recall@100 are reported for BM25 and dense (each over chunks alone) and hybrid (the chat's
+method, in which each chunk's score also carries its document's evidence: `answering.documents`).
+Embeddings are cached by a hash of what was embedded and by which model, so a second run embeds
+nothing.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from chatbot.answering.coverage import TENTATIVE_MARGIN
 from chatbot.answering.engine import Engine
-from chatbot.answering.retrieval import Fusion
+from chatbot.answering.retrieval import FUSION, Fusion
 from chatbot.indexing.build import build_index
 from chatbot.indexing.store import load_build
 from chatbot.language import terms
@@ -56,9 +57,14 @@ def test_hits_carry_both_ranks(fake_engine: Engine) -> None:
     assert hit.dense_rank is not None and hit.bm25_rank is not None and hit.bm25_score > 0
 
 
+# Tests of chunk-level mechanisms over several small documents leave document evidence
+# (`answering.documents`, tested on its own) out, so that it does not decide their rankings.
+CHUNKS_ONLY = dataclasses.replace(FUSION, lead=0.0, document_bm25=0.0)
+
+
 def test_fusion_breaks_ties_by_chunk_order(tmp_path: Path) -> None:
     same = "Blood tests check calcium.\n\n"
-    engine = _engine(tmp_path, {"a.txt": "Title\n\n" + same, "b.txt": "Other\n\n" + same})
+    engine = _engine(tmp_path, {"a.txt": "Title\n\n" + same, "b.txt": "Other\n\n" + same}, fusion=CHUNKS_ONLY)
     vector = engine.embedder.encode(["calcium"])[0]
     hits = engine.retriever.search(vector, terms("calcium"), 2)
     assert [h.position for h in hits] == sorted(h.position for h in hits)
@@ -109,14 +115,14 @@ def test_a_passage_that_repeats_one_above_gives_way_to_one_that_differs(tmp_path
         "c.txt": "Gamma\n\nKidneys\n\nCalcium in the blood can harm the kidneys, so kidney tests are done.\n",
     }
     question = "how is calcium in the blood measured?"
-    plain = _engine(tmp_path / "plain", files, diversity=0.0)
+    plain = _engine(tmp_path / "plain", files, diversity=0.0, fusion=CHUNKS_ONLY)
     search = plain.search_query(question)
     hits = plain.retriever.find(plain.embedder.encode([search.text])[0], search, 3)
     assert [h.chunk.title for h in hits] == ["Alpha", "Beta", "Gamma"]  # Beta repeats Alpha
     assert [p.section for p in plain.ask(question).passages] == [h.chunk.citation for h in hits]
 
     # The fake embedder's cosines all lie above 0.5, so a strong weight shows the mechanism.
-    diverse = _engine(tmp_path / "diverse", files, diversity=3.0).ask(question).passages
+    diverse = _engine(tmp_path / "diverse", files, diversity=3.0, fusion=CHUNKS_ONLY).ask(question).passages
     assert [p.section.split(" › ")[0] for p in diverse] == ["Alpha", "Gamma", "Beta"]
     # staff see why: Beta's overlap with a passage above it is the highest
     assert diverse[0].overlap == 0.0 and diverse[2].overlap > diverse[1].overlap > 0.0

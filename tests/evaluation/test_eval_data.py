@@ -277,6 +277,24 @@ def test_unanswerable_tuning_set() -> None:
     assert len({(normalise(r["question"]), tuple(r["history"])) for r in rows}) == len(rows)
 
 
+CONSUMER_TUNE = DATA / "medquad_consumer_tune.jsonl"
+CONSUMER_HELDOUT = DATA / "medquad_consumer_heldout.jsonl"
+
+
+@pytest.mark.parametrize("path", [CONSUMER_TUNE, CONSUMER_HELDOUT], ids=lambda p: p.name)
+def test_consumer_question_sets(path: Path) -> None:
+    """Consumer-style questions over MedQuAD answers (`scripts/make_medquad_beir.py --questions`):
+    one question a document, each id and document once; the tuning and the held-out questions
+    are for disjoint documents (MedQuAD buckets 1 and 0) and share no question."""
+    rows = load(path)
+    assert len(rows) >= 200
+    assert all(set(row) == {"_id", "doc", "text"} and row["text"].strip() for row in rows)
+    assert len({row["_id"] for row in rows}) == len({row["doc"] for row in rows}) == len(rows)
+    other = load(CONSUMER_HELDOUT if path == CONSUMER_TUNE else CONSUMER_TUNE)
+    assert not {row["doc"] for row in rows} & {row["doc"] for row in other}
+    assert not {normalise(row["text"]) for row in rows} & {normalise(row["text"]) for row in other}
+
+
 def _named_files(path: Path) -> set[str]:
     """The string constants of a module, its docstrings left out (they may say what is not read)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -302,5 +320,5 @@ def test_no_tuning_code_reads_a_held_out_set() -> None:
     assert any(p.name == "tune_fusion.py" for p in modules)
     for path in modules:
         named = " ".join(_named_files(path))
-        for held in HELDOUT_FILES:
+        for held in [*HELDOUT_FILES, CONSUMER_HELDOUT]:
             assert held.stem not in named, f"{path.relative_to(ROOT)} names the held-out set {held.name}"
