@@ -2,20 +2,26 @@
 
 Passages are corpus text, not markup: they are escaped so that HTML, images or links inside a
 document are shown as the characters they are, never rendered or fetched. The only markup added
-is ours: citations, the emphasis on the sentences that answer best, and the alert card.
+is ours: the alert card, the lead sentence, the mark on the sentences that answer best (the one
+style they have: bold is used for nothing in an answer), short citations and the fold that holds
+the further passages. The chat's classes (`cb-*`) are styled in `web/chat_assets.py`.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import escape as escape_html
 
 from chatbot.answering.answer import Answer, Passage
+from chatbot.indexing.chunking import CITATION_SEP
 
 # Where a citation links (the "Read the article" page), or None for plain citations.
 Linker = Callable[[Passage], str]
+# Where a section ("Title › Section › Subsection") links on the article page, or None.
+SectionLinker = Callable[[str], str | None]
 
 DISCLAIMER = "Educational content from the article, not medical advice."
 NOT_COVERED = "This is outside what the article covers, so I have no passage to show for it."
@@ -26,8 +32,10 @@ ADVICE = (
     "This is a decision for you and your care team: the article cannot say what is right for you. "
     "Here is what it says, to help you talk it through with them."
 )
+# Each card's heading is its one call to action (the NHS care-card pattern); the urgency is said
+# to screen readers before it (ALERT_SR) and shown by the card's colour.
 ALERT_TITLES = {
-    "emergency": "Emergency: get help now",
+    "emergency": "Call your local emergency number now",
     "urgent": "Contact your care team now",
     "crisis": "You deserve support right now",
 }
@@ -75,31 +83,84 @@ def _segments(passage: Passage) -> list[list[tuple[str, bool]]]:
     return paragraphs
 
 
-def _quote(passage: Passage) -> str:
-    """A passage as a Markdown quote, its best sentences in bold."""
-    out = []
+_HTML_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-!|~$:]")
+
+
+def html_text(text: str) -> str:
+    """Corpus text inside our HTML: escaped, and the characters Markdown (or a LaTeX or link
+    finder) might still read written as character references, so nothing in it is ever a link,
+    an image, emphasis or a formula, whatever the renderer does around the HTML."""
+    # quote=False: text, never an attribute; a reference's own "#" must not be replaced again
+    return _HTML_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", escape_html(text, quote=False))
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def _passage_html(passage: Passage) -> str:
+    """A passage as an HTML quote (its text escaped), the sentences that answer best marked."""
+    paragraphs = []
     for runs in _segments(passage):
         line = ""
         for text, hot in runs:
-            text = re.sub(r" +", " ", text)
+            text = _flat(text)
             if hot and text.strip():
                 lead, core, trail = re.match(r"(\s*)(.*?)(\s*)$", text).groups()  # type: ignore[union-attr]
-                line += f"{lead}**{escape_markdown(core)}**{trail}"
+                line += f'{lead}<mark class="cb-hl">{html_text(core)}</mark>{trail}'
             else:
-                line += escape_markdown(text)
-        out.append("> " + line.strip())
-    return "\n>\n".join(out)
+                line += html_text(text)
+        paragraphs.append(f"<p>{line.strip()}</p>")
+    return f'<blockquote class="cb-passage">{"".join(paragraphs)}</blockquote>'
+
+
+def lead_sentences(passage: Passage) -> str:
+    """The sentence or two of a passage that answer best (its highlights), as plain text."""
+    spans = sorted((max(0, s), min(e, len(passage.text))) for s, e in passage.highlights)
+    return " ".join(_flat(passage.text[s:e]).strip() for s, e in spans if passage.text[s:e].strip())
+
+
+def document_title(citation: str) -> str:
+    return citation.split(CITATION_SEP, 1)[0]
+
+
+def short_section(citation: str) -> str:
+    """A citation without its document's title ("Section › Subsection"); the title when that is all."""
+    parts = citation.split(CITATION_SEP)
+    return CITATION_SEP.join(parts[1:]) or citation
+
+
+def _several_documents(passages: Sequence[Passage]) -> bool:
+    return len({p.source for p in passages}) > 1
+
+
+def _citation_html(p: Passage, link: Linker | None, with_title: bool) -> str:
+    """The short citation under a passage, linked to it in the article when `link` is given."""
+    text = html_text(short_section(p.section))
+    if link:
+        text = f'<a href="{escape_html(link(p))}">{text}</a>'
+    title = f" in “{html_text(document_title(p.section))}”" if with_title else ""
+    return f'<p class="cb-cite">From the article{title}: {text}</p>'
+
+
+# The urgency, said to screen readers before the card's heading (NHS care cards do the same).
+ALERT_SR = {"emergency": "Emergency:", "urgent": "Urgent:", "crisis": "Support now:"}
 
 
 def alert_markdown(alert: dict[str, str]) -> str:
-    title = ALERT_TITLES.get(alert["kind"], "Get help now")
-    return f"### 🚨 {title}\n\n**{escape_markdown(alert['message'])}**"
-
-
-def _citation(p: Passage, link: Linker | None) -> str:
-    """A citation in bold, linked to its section in the article when `link` is given."""
-    text = escape_markdown(p.section)
-    return f"[{text}]({link(p)})" if link else text
+    """The alert card, a message of its own: a heading that is the call to action, the message
+    (from safety.toml, which says what to do if symptoms get worse) and the urgency said to screen
+    readers. One raw HTML block (no blank line inside), its text escaped."""
+    kind = alert.get("kind", "")
+    title = ALERT_TITLES.get(kind, "Get help now")
+    body = f"<p>{html_text(alert['message'])}</p>"
+    css = kind if kind in ALERT_TITLES else "urgent"
+    return (
+        f'<div class="cb-alert cb-alert-{css}" role="alert">'
+        f'<h2 class="cb-alert-title"><span class="cb-sr">{ALERT_SR.get(kind, "Urgent:")} </span>'
+        f"{escape_html(title)}</h2>"
+        f'<div class="cb-alert-body">{body}</div></div>'
+    )
 
 
 @dataclass(frozen=True)
@@ -108,6 +169,7 @@ class Layout:
 
     `answer_blocks` decides which parts an answer has and in what order, once for every medium:
     a patient reads the same answer in the chat, in a terminal and in the saved conversation.
+    `passages`, when given, writes all the passages at once (the chat folds all but the first).
     """
 
     alert: Callable[[dict[str, str]], str]
@@ -119,6 +181,7 @@ class Layout:
     intro: Callable[[Answer], str] | None = None  # a line before the passages
     disclaimer: str | None = None  # closes every answer
     escape: Callable[[str], str] = str  # how corpus text (a section's name) is written in this medium
+    passages: Callable[[Sequence[Passage]], list[str]] | None = None
 
 
 def closest_line(answer: Answer, escape: Callable[[str], str] = str) -> str:
@@ -149,7 +212,10 @@ def answer_blocks(answer: Answer, layout: Layout) -> list[str]:
             parts.append(layout.advice)
         if layout.intro:
             parts.append(layout.intro(answer))
-        parts.extend(layout.passage(n, p) for n, p in enumerate(answer.passages, start=1))
+        if layout.passages:
+            parts.extend(layout.passages(answer.passages))
+        else:
+            parts.extend(layout.passage(n, p) for n, p in enumerate(answer.passages, start=1))
     if answer.provenance:
         parts.append(layout.provenance(answer.provenance))
     if layout.disclaimer:
@@ -157,39 +223,88 @@ def answer_blocks(answer: Answer, layout: Layout) -> list[str]:
     return parts
 
 
-def answer_markdown(answer: Answer, link: Linker | None = None) -> str:
-    """The answer bubble: alert card, passages with citations, provenance and the disclaimer.
+MORE = "More from the article ({n})"
+PASSAGES_HEADING = "What the article says"
 
-    With `link`, each citation links to its section of the article (the chat passes one; the
-    URL must be safe inside Markdown link parentheses, as `web.article.article_url` is)."""
+
+def _chat_passages(passages: Sequence[Passage], link: Linker | None) -> list[str]:
+    """Answer first: the best sentence(s) of the first passage, that passage in context with its
+    short citation, then the other passages folded under "More from the article (n)". Each part
+    is one raw HTML block (no blank line inside), corpus text escaped."""
+    with_title = _several_documents(passages)
+    first, more = passages[0], passages[1:]
+    parts = []
+    lead = lead_sentences(first)
+    if lead:
+        parts.append(f'<p class="cb-lead"><mark class="cb-hl">{html_text(lead)}</mark></p>')
+    parts.append(_passage_html(first) + _citation_html(first, link, with_title))
+    if more:
+        folded = "".join(
+            f'<div class="cb-more-passage">{_passage_html(p)}{_citation_html(p, link, with_title)}</div>'
+            for p in more
+        )
+        parts.append(
+            f'<details class="cb-more"><summary>{MORE.format(n=len(more))}</summary>{folded}</details>'
+        )
+    return parts
+
+
+def _section_item(citation: str, section_link: SectionLinker | None) -> str:
+    text = escape_markdown(short_section(citation))
+    url = section_link(citation) if section_link else None
+    return f"- [{text}]({url})" if url else f"- {text}"
+
+
+def answer_markdown(
+    answer: Answer, link: Linker | None = None, section_link: SectionLinker | None = None
+) -> str:
+    """The answer message of the chat, without its alert card (`alert_markdown` writes that as a
+    message of its own, before this one); "" when nothing follows the card.
+
+    With `link`, each citation links to its passage in the article; with `section_link`, the
+    sections offered when the article does not cover a question link to them. URLs must be safe
+    inside Markdown link parentheses and HTML attributes, as `web.article.article_url` is."""
     layout = Layout(
-        alert=alert_markdown,
+        alert=lambda a: "",
         searched=lambda q: f"_Searched for: {escape_markdown(q)}_",
         closest=lambda sections: (
             "The closest sections, if you want to browse:\n\n"
-            + "\n".join(f"- {escape_markdown(s)}" for s in sections)
+            + "\n".join(_section_item(s, section_link) for s in sections)
         ),
-        advice=f"**{ADVICE}**",
-        intro=lambda a: "Relevant passages from the article:" if a.alert else "From the article:",
-        passage=lambda n, p: f"**{n}. {_citation(p, link)}**\n\n{_quote(p)}",
+        advice=ADVICE,
+        passage=lambda n, p: "",
+        passages=lambda passages: _chat_passages(passages, link),
         provenance=lambda lines: "Source: " + " · ".join(escape_markdown(line) for line in lines),
         disclaimer=f"_{DISCLAIMER}_",
-        escape=escape_markdown,
+        escape=lambda s: escape_markdown(short_section(s)),
     )
-    return "\n\n".join(answer_blocks(answer, layout))
+    if answer.alert and answer.alert.get("kind") == "emergency" and not answer.passages:
+        return ""
+    parts = [part for part in answer_blocks(answer, layout) if part]
+    if answer.alert and answer.passages:
+        parts.insert(0, f"### {PASSAGES_HEADING}")
+    return "\n\n".join(parts)
+
+
+def chat_messages(
+    answer: Answer, link: Linker | None = None, section_link: SectionLinker | None = None
+) -> list[str]:
+    """The chat messages of an answer: the alert card first and alone, then the answer."""
+    body = answer_markdown(answer, link, section_link)
+    return ([alert_markdown(answer.alert)] if answer.alert else []) + ([body] if body else [])
 
 
 def sources_markdown(answer: Answer, link: Linker | None = None) -> str:
-    """The collapsible Sources block: where each passage sits, and why it was chosen."""
+    """The collapsible Sources block: where in the article each passage comes from, linked.
+    Nothing internal (files, offsets, scores, ranks, ids): those are for staff."""
+    with_title = _several_documents(answer.passages)
     lines = []
+    if answer.passages and not with_title:
+        lines.append(f"From “{escape_markdown(document_title(answer.passages[0].section))}”:\n")
     for n, p in enumerate(answer.passages, start=1):
-        ranks = f"meaning rank {p.dense_rank or '–'}, word rank {p.bm25_rank or '–'}"
-        lines.append(
-            f"{n}. {_citation(p, link)}  \n"
-            f"`{p.source.replace('`', chr(39))}`, characters {p.start}–{p.end}, "
-            f"match {p.score:.2f} ({ranks}), id `{p.id}`"
-        )
-    return "\n\n".join(lines)
+        text = escape_markdown(p.section if with_title else short_section(p.section))
+        lines.append(f"{n}. [{text}]({link(p)})" if link else f"{n}. {text}")
+    return "\n".join(lines)
 
 
 def _passage_text(n: int, p: Passage, width: int) -> str:
@@ -204,7 +319,7 @@ def _passage_text(n: int, p: Passage, width: int) -> str:
 def answer_text(answer: Answer, width: int = 100) -> str:
     """The answer for a terminal."""
     layout = Layout(
-        alert=lambda a: f"!! {ALERT_TITLES.get(a['kind'], 'Get help now').upper()}: {a['message']}",
+        alert=lambda a: f"!! {ALERT_SR.get(a['kind'], 'Urgent:').upper()} {a['message']}",
         searched=lambda q: f"Searched for: {q}",
         closest=lambda sections: "Closest sections:\n" + "\n".join(f"  - {s}" for s in sections),
         advice=ADVICE,

@@ -16,6 +16,7 @@ from chatbot.errors import InvalidFeedbackError
 
 VOTES = ("like", "dislike")
 REASONS = ("wrong-passage", "not-answered", "hard-to-understand", "other")
+ALERT_KINDS = ("emergency", "urgent", "crisis")  # the safety cards (`Answer.alert["kind"]`)
 CSV_COLUMNS = {
     "feedback": (
         "time",
@@ -29,7 +30,7 @@ CSV_COLUMNS = {
         "reason",
         "comment",
     ),
-    "gaps": ("time", "question", "history", "query", "index_build", "closest_sections"),
+    "gaps": ("time", "question", "history", "query", "index_build", "closest_sections", "alert"),
 }
 
 
@@ -103,11 +104,15 @@ class GapRecord:
     index_build: str
     closest_sections: tuple[str, ...]  # citations of the best (too weak) passages
     time: str = field(default_factory=utc_now)
+    # The safety card shown with the answer (one of ALERT_KINDS), or None: none, or not known
+    # (rows stored before schema 2, or by a caller that does not say).
+    alert: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "history", tuple(self.history))
         object.__setattr__(self, "closest_sections", tuple(self.closest_sections))
         _check_time(self.time)
+        check_choice("alert", self.alert, ALERT_KINDS, optional=True)
 
 
 @dataclass(frozen=True)
@@ -118,3 +123,4 @@ class GapCount:
     question: str  # the most recent wording
     count: int
     last_time: str
+    alert: str | None = None  # the safety card stored with the most recent wording, if any

@@ -34,7 +34,9 @@ from chatbot.feedback.records import (
     normalise_question,
 )
 
-SCHEMA_VERSION = 1
+# 1: feedback and gaps. 2: gaps.alert (the safety card shown), added to older files on their
+# next write (`_MIGRATIONS`); a file not yet migrated is still read, its gaps without an alert.
+SCHEMA_VERSION = 2
 DB_FILENAME = "feedback.sqlite3"
 
 logger = logging.getLogger("chatbot.feedback")
@@ -59,13 +61,15 @@ _SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,
         question TEXT NOT NULL, question_key TEXT NOT NULL,
         history TEXT NOT NULL, query TEXT NOT NULL,
-        index_build TEXT NOT NULL, closest_sections TEXT NOT NULL)""",
+        index_build TEXT NOT NULL, closest_sections TEXT NOT NULL, alert TEXT)""",
     "CREATE INDEX IF NOT EXISTS gaps_by_key ON gaps (question_key)",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
+# Columns added since schema 1, as (table, column, definition): added to a file that lacks them,
+# after the CREATE statements above (which leave an existing table as it is).
+_MIGRATIONS = (("gaps", "alert", "alert TEXT"),)
 _FEEDBACK_COLS = "time, question, history, query, passages, index_build, vote, reason, comment"
 _GAP_COLS = "time, question, history, query, index_build, closest_sections"
-_GAP_INSERT_COLS = "time, question, question_key, history, query, index_build, closest_sections"
+_GAP_INSERT_COLS = "time, question, question_key, history, query, index_build, closest_sections, alert"
 
 
 def _json(value: Any) -> str:
@@ -89,7 +93,7 @@ def _feedback_from_row(row: tuple[Any, ...]) -> FeedbackRecord:
 
 
 def _gap_from_row(row: tuple[Any, ...]) -> GapRecord:
-    when, question, history, query, index_build, closest = row
+    when, question, history, query, index_build, closest, alert = row
     return GapRecord(
         question,
         tuple(json.loads(history)),
@@ -97,7 +101,26 @@ def _gap_from_row(row: tuple[Any, ...]) -> GapRecord:
         index_build,
         tuple(json.loads(closest)),
         when,
+        alert,
     )
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _gap_alert(conn: sqlite3.Connection, table: str = "gaps") -> str:
+    """The gaps' alert column (of `table`, a name for gaps in the query), or NULL in a schema-1
+    file not yet migrated (read-only, or only read since the upgrade): reading never changes a file."""
+    return f"{table}.alert" if "alert" in _columns(conn, "gaps") else "NULL"
+
+
+SqlFor = Callable[[sqlite3.Connection], str]
+
+
+def _select_gaps(tail: str) -> SqlFor:
+    """Every gap column, `alert` as the file has it, then `tail` (ORDER BY ...)."""
+    return lambda conn: f"SELECT {_GAP_COLS}, {_gap_alert(conn)} FROM gaps {tail}"
 
 
 class FeedbackStore:
@@ -173,6 +196,10 @@ class FeedbackStore:
                 )
             for statement in _SCHEMA:
                 conn.execute(statement)
+            for table, column, definition in _MIGRATIONS:
+                if column not in _columns(conn, table):
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -246,11 +273,13 @@ class FeedbackStore:
             rec.query,
             rec.index_build,
             _json(list(rec.closest_sections)),
+            rec.alert,
         )
-        sql = f"INSERT INTO gaps ({_GAP_INSERT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        sql = f"INSERT INTO gaps ({_GAP_INSERT_COLS}) VALUES ({', '.join('?' * 8)})"
         return self._write("a content gap", sql, values)
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    def _rows(self, sql: str | SqlFor, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of a query; `sql` may be a function of the connection (for the columns a file has)."""
         # Reading never creates the file: a fresh install shows empty staff tables.
         if not self.path.exists():
             return
@@ -258,7 +287,7 @@ class FeedbackStore:
             with closing(self._connect("rw")) as conn:
                 if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                     return  # file exists but no write has created the schema yet
-                yield from conn.execute(sql, params)
+                yield from conn.execute(sql if isinstance(sql, str) else sql(conn), params)
         except sqlite3.Error as exc:
             raise FeedbackStoreError(
                 f"Cannot read {self.path} ({exc}); check it is a readable feedback "
@@ -272,17 +301,20 @@ class FeedbackStore:
 
     def gaps(self, limit: int = 100) -> list[GapRecord]:
         """Most recent first."""
-        sql = f"SELECT {_GAP_COLS} FROM gaps ORDER BY id DESC LIMIT ?"
+        sql = _select_gaps("ORDER BY id DESC LIMIT ?")
         return [_gap_from_row(r) for r in self._rows(sql, (max(0, limit),))]
 
     def gap_counts(self, limit: int = 100) -> list[GapCount]:
         """ "Not covered" questions grouped by normalised wording, most asked first."""
+
         # Each group shows its latest wording: join back on the group's newest row id.
-        sql = """SELECT g.question_key, latest.question, g.n, g.last_time
-            FROM (SELECT question_key, COUNT(*) AS n, MAX(id) AS last_id,
-                         MAX(time) AS last_time FROM gaps GROUP BY question_key) AS g
-            JOIN gaps AS latest ON latest.id = g.last_id
-            ORDER BY g.n DESC, g.last_id DESC LIMIT ?"""
+        def sql(conn: sqlite3.Connection) -> str:
+            return f"""SELECT g.question_key, latest.question, g.n, g.last_time, {_gap_alert(conn, "latest")}
+                FROM (SELECT question_key, COUNT(*) AS n, MAX(id) AS last_id,
+                             MAX(time) AS last_time FROM gaps GROUP BY question_key) AS g
+                JOIN gaps AS latest ON latest.id = g.last_id
+                ORDER BY g.n DESC, g.last_id DESC LIMIT ?"""
+
         return [GapCount(*row) for row in self._rows(sql, (max(0, limit),))]
 
     def export(
@@ -300,11 +332,12 @@ class FeedbackStore:
         check_choice("kind", kind, ("feedback", "gaps"), optional=False)
         check_choice("format", fmt, ("csv", "jsonl"), optional=False)
         convert: Callable[[tuple[Any, ...]], FeedbackRecord | GapRecord]
+        sql: str | SqlFor
         if kind == "feedback":
             sql = f"SELECT {_FEEDBACK_COLS} FROM feedback ORDER BY id"
             convert = _feedback_from_row
         else:
-            sql = f"SELECT {_GAP_COLS} FROM gaps ORDER BY id"
+            sql = _select_gaps("ORDER BY id")
             convert = _gap_from_row
         writer = csv.writer(out) if fmt == "csv" else None
         if writer is not None:
@@ -329,6 +362,7 @@ def _csv_cells(rec: FeedbackRecord | GapRecord) -> list[str]:
             rec.query,
             rec.index_build,
             _json(list(rec.closest_sections)),
+            rec.alert or "",
         ]
     return [
         rec.time,

@@ -29,10 +29,17 @@ ARTICLE_CSP = (
     "form-action 'none'; frame-ancestors 'none'"
 )
 _PARAGRAPH = re.compile(r"\n\s*\n")
+# A citation opens this page in a tab of its own, so the conversation is still open in the chat's
+# tab (a link to "/" would start a new, empty one: the chat keeps nothing in the browser).
+BACK = (
+    "Your conversation is still open in the chat's own tab: close this tab to go back to it, "
+    'or <a href="/">start a new chat</a>.'
+)
 _STYLE = """
 body { font: 17px/1.6 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
        color: #1f2933; }
 mark { background: #fff3a3; padding: 0 .1em; }
+mark .answer { background: #ffe066; box-shadow: inset 0 -2px 0 #d4a300; }
 :target { background: #e8f1fb; scroll-margin-top: 1rem; }
 nav ul { padding-left: 1.2rem; } .note { color: #52606d; font-size: .9em; }
 .stale { border-left: 4px solid #d97706; padding-left: .8rem; }
@@ -46,6 +53,8 @@ class Mark:
     start: int
     end: int
     digest: str | None = None
+    # the sentences that answered, inside the passage (absolute offsets), marked within the mark
+    sentence: tuple[int, int] | None = None
 
 
 def text_digest(text: str) -> str:
@@ -60,10 +69,15 @@ def section_anchor(citation: str) -> str:
     return f"s-{slug}-{hashlib.sha1(citation.encode()).hexdigest()[:6]}"
 
 
-def article_url(source: str, citation: str, start: int, end: int, text: str) -> str:
-    """Where a citation links: the article, its section in view, the passage marked."""
-    query = urlencode({"source": source, "start": start, "end": end, "h": text_digest(text)})
-    return f"{ARTICLE_PATH}?{query}#{section_anchor(citation)}"
+def article_url(
+    source: str, citation: str, start: int, end: int, text: str, sentence: tuple[int, int] | None = None
+) -> str:
+    """Where a citation links: the article, its section in view, the passage marked (and within
+    it `sentence`, the answering sentences as offsets into the passage's text, when given)."""
+    params: dict[str, object] = {"source": source, "start": start, "end": end, "h": text_digest(text)}
+    if sentence is not None and 0 <= sentence[0] < sentence[1] <= len(text):
+        params.update(ss=start + sentence[0], se=start + sentence[1])
+    return f"{ARTICLE_PATH}?{urlencode(params)}#{section_anchor(citation)}"
 
 
 def parse_mark(params: Mapping[str, str]) -> Mark | None:
@@ -72,7 +86,14 @@ def parse_mark(params: Mapping[str, str]) -> Mark | None:
         start, end = int(params["start"]), int(params["end"])
     except (KeyError, ValueError):
         return None
-    return Mark(start, end, params.get("h")) if 0 <= start < end else None
+    if not 0 <= start < end:
+        return None
+    try:
+        ss, se = int(params["ss"]), int(params["se"])
+        sentence = (ss, se) if start <= ss < se <= end else None
+    except (KeyError, ValueError):
+        sentence = None
+    return Mark(start, end, params.get("h"), sentence)
 
 
 def _paragraphs(text: str, offset: int) -> Iterator[tuple[int, int]]:
@@ -94,10 +115,14 @@ def _paragraph_html(doc_text: str, start: int, end: int, mark: Mark | None, firs
     lo, hi = max(start, mark.start), min(end, mark.end)
     ident = ' id="passage"' if first[0] else ""
     first[0] = False
-    return (
-        f"<p>{escape(doc_text[start:lo])}<mark{ident}>{escape(doc_text[lo:hi])}</mark>"
-        f"{escape(doc_text[hi:end])}</p>"
-    )
+    inside = escape(doc_text[lo:hi])
+    if mark.sentence is not None and mark.sentence[0] < hi and mark.sentence[1] > lo:
+        a, b = max(lo, mark.sentence[0]), min(hi, mark.sentence[1])
+        inside = (
+            f'{escape(doc_text[lo:a])}<span class="answer">{escape(doc_text[a:b])}</span>'
+            f"{escape(doc_text[b:hi])}"
+        )
+    return f"<p>{escape(doc_text[start:lo])}<mark{ident}>{inside}</mark>{escape(doc_text[hi:end])}</p>"
 
 
 def document_chunks(index: StoredIndex, source: str) -> list[Chunk]:
@@ -146,7 +171,7 @@ def render_article(index: StoredIndex, source: str, mark: Mark | None = None) ->
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f'<p class="note"><a href="/">Back to the chat</a></p><h1>{escape(title)}</h1>{"".join(notes)}'
+        f'<p class="note">{BACK}</p><h1>{escape(title)}</h1>{"".join(notes)}'
         f'<nav aria-label="Sections"><ul>{"".join(contents)}</ul></nav>'
         f'<article id="article">{"".join(body)}</article></body></html>'
     )

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -28,13 +29,14 @@ from chatbot.feedback.records import FeedbackRecord, utc_now  # noqa: E402
 from chatbot.feedback.store import FeedbackStore  # noqa: E402
 from chatbot.present import (  # noqa: E402
     DISCLAIMER,
-    answer_markdown,
+    chat_messages,
     escape_markdown,
     sources_markdown,
     unescape_markdown,
 )
 from chatbot.question.cleaning import MAX_QUESTION_CHARS, clean_question  # noqa: E402
-from chatbot.web.article import article_url  # noqa: E402
+from chatbot.web.article import ARTICLE_PATH, article_url, section_anchor  # noqa: E402
+from chatbot.web.chat_assets import CSS, HEAD  # noqa: E402
 from chatbot.web.conversation import Turn, feedback_record, find_turn, gap_record, vote_of  # noqa: E402
 from chatbot.web.downloads import private_folder  # noqa: E402
 from chatbot.web.transcript import FILENAME, transcript_markdown  # noqa: E402
@@ -102,7 +104,23 @@ def download_label(questions: int) -> str:
 
 
 def passage_link(p: Passage) -> str:
-    return article_url(p.source, p.section, p.start, p.end, p.text)
+    """The article at this passage, its best sentences (the first to the last highlight) marked."""
+    spans = sorted(p.highlights)
+    sentence = (spans[0][0], spans[-1][1]) if spans else None
+    return article_url(p.source, p.section, p.start, p.end, p.text, sentence)
+
+
+def section_links(engine: Answerer) -> Any:
+    """Where a section ("Title › Section › Subsection") of the current build links on the article
+    page (its heading in view), or None for a section the build does not have."""
+
+    def link(citation: str) -> str | None:
+        source = next((c.source for c in engine.index.chunks if c.citation == citation), None)
+        if source is None:
+            return None
+        return f"{ARTICLE_PATH}?{urlencode({'source': source})}#{section_anchor(citation)}"
+
+    return link
 
 
 def respond(
@@ -132,7 +150,7 @@ def respond(
     try:
         build_id = engine.build_id
         answer = engine.ask(question, earlier)
-        markdown = answer_markdown(answer, passage_link)
+        messages = chat_messages(answer, passage_link, section_links(engine))
     except ChatbotError as exc:
         turn.append({"role": "assistant", "content": f"Sorry, I cannot answer right now: {exc}"})
         return "", history + turn, turns
@@ -140,7 +158,13 @@ def respond(
         log.exception("answering a question failed")
         turn.append({"role": "assistant", "content": SORRY})
         return "", history + turn, turns
-    turn.append({"role": "assistant", "content": f"{SHORTENED}\n\n{markdown}" if shortened else markdown})
+    if shortened:  # said in the answer, never inside an alert card
+        if answer.alert and len(messages) == 1:
+            messages.append(SHORTENED)
+        else:
+            messages[-1] = f"{SHORTENED}\n\n{messages[-1]}"
+    # The alert card is a message of its own, first; the answer follows in the next one.
+    turn.extend({"role": "assistant", "content": m} for m in messages)
     if answer.passages:
         turn.append(
             {
@@ -214,7 +238,7 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
     """
     transcripts = Transcripts()
     with gr.Blocks(title="Refractory myeloma questions", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown("## Questions about refractory myeloma")
+        gr.Markdown("# Questions about refractory myeloma")
         gr.Markdown(NOTICE, elem_id="notice")
         turns = gr.State([])  # list[Turn]: what each answer showed, on the server only
         voted = gr.State(None)  # the FeedbackRecord a reason may still be added to
@@ -222,12 +246,22 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
         chatbot = gr.Chatbot(
             elem_id="chatbot",
             label="Conversation",
-            height=560,
+            show_label=False,  # a floating label would cover the top of the answer in view
+            height=560,  # on a phone the chat is part of the page instead (CSS)
+            autoscroll=False,  # it would scroll to the end of an answer: HEAD's script shows its start
             examples=[{"text": q} for q in EXAMPLES],
             placeholder="Ask a question about refractory myeloma, or pick an example.",
             buttons=["copy"],
             feedback_options=("Like", "Dislike"),
         )
+        # Right under the answers (where Like and Dislike are), not below the question box.
+        with gr.Group(visible=False, elem_id="reason-panel") as reason_panel:
+            reason = gr.Radio(REASONS, label="What was wrong with this answer? (optional)", elem_id="reason")
+            comment = gr.Textbox(label="Anything else? (optional)", elem_id="reason-comment", max_lines=3)
+            with gr.Row():
+                reason_send = gr.Button("Send", elem_id="reason-send", size="sm")
+                reason_skip = gr.Button("No thanks", elem_id="reason-skip", size="sm")
+        status = gr.Markdown("", elem_id="feedback-status")
         with gr.Row():
             question = gr.Textbox(
                 elem_id="question",
@@ -236,14 +270,7 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
                 scale=5,
                 max_lines=4,
             )
-            send = gr.Button("Ask", variant="primary", scale=1)
-        with gr.Group(visible=False, elem_id="reason-panel") as reason_panel:
-            reason = gr.Radio(REASONS, label="What was wrong with this answer? (optional)", elem_id="reason")
-            comment = gr.Textbox(label="Anything else? (optional)", elem_id="reason-comment", max_lines=3)
-            with gr.Row():
-                reason_send = gr.Button("Send", elem_id="reason-send", size="sm")
-                reason_skip = gr.Button("No thanks", elem_id="reason-skip", size="sm")
-        status = gr.Markdown("", elem_id="feedback-status")
+            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
         with gr.Row():
             clear = gr.Button("Clear conversation", elem_id="clear")
             download = gr.DownloadButton(download_label(0), elem_id="download", interactive=False)
@@ -272,11 +299,13 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
         chat_io = ([question, chatbot, turns], [question, chatbot, turns])
         after_io = ([turns, last_file], [download, last_file, voted, reason_panel, status])
         private: dict[str, Any] = {"api_visibility": "private"}
-        question.submit(on_submit, *chat_io, api_name="chat").then(after_turn, *after_io, **private)
-        send.click(on_submit, *chat_io, **private).then(after_turn, *after_io, **private)
-        chatbot.example_select(on_example, [chatbot, turns], [question, chatbot, turns], **private).then(
-            after_turn, *after_io, **private
-        )
+        asked = [
+            question.submit(on_submit, *chat_io, api_name="chat"),
+            send.click(on_submit, *chat_io, **private),
+            chatbot.example_select(on_example, [chatbot, turns], [question, chatbot, turns], **private),
+        ]
+        for event in asked:  # the page's script (HEAD) brings the new answer's start into view
+            event.then(after_turn, *after_io, **private)
         chatbot.like(on_like, [turns], [voted, reason_panel, status], **private)
         reason_io = [voted, reason_panel, reason, comment, status]
         reason_send.click(on_reason, [voted, reason, comment], reason_io, **private)
@@ -309,4 +338,6 @@ def mount_options() -> dict[str, Any]:
         "mcp_server": False,
         "show_error": False,
         "theme": THEME,
+        "css": CSS,
+        "head": HEAD,
     }

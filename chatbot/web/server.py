@@ -55,9 +55,12 @@ def create_app(engine: Answerer, settings: WebSettings, store: Any = None) -> An
 
     options = {**mount_options(), "server_name": settings.host, "server_port": settings.port}
     if settings.staff_enabled:
-        from chatbot.web.staff_page import build_staff_app
+        from chatbot.web.staff_page import build_staff_app, staff_mount_options
 
-        gr.mount_gradio_app(app, build_staff_app(engine, store), path=STAFF_PATH, **options)
+        # The staff app lives under /staff/; /staff itself would reach the chat mounted at "/".
+        app.add_route(STAFF_PATH, _to_staff_folder, methods=["GET", "HEAD"])
+        staff_app = build_staff_app(engine, store)
+        gr.mount_gradio_app(app, staff_app, path=STAFF_PATH, **{**options, **staff_mount_options()})
     else:
         log.info("staff pages are off: set CHATBOT_STAFF_PASSWORD to serve them on %s", settings.host)
     gr.mount_gradio_app(app, build_app(engine, store), path="/", **options)
@@ -65,6 +68,16 @@ def create_app(engine: Answerer, settings: WebSettings, store: Any = None) -> An
     app.add_middleware(PasswordGate, settings=settings)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def _to_staff_folder(request: Any) -> Any:
+    """/staff redirected to /staff/ (its query kept), by a relative address: right behind a proxy
+    that serves the site under a prefix too. The password gate has already passed it."""
+    from fastapi.responses import RedirectResponse
+
+    target = STAFF_PATH.rsplit("/", 1)[-1] + "/"
+    query = request.url.query
+    return RedirectResponse(f"{target}?{query}" if query else target, status_code=307)
 
 
 SHUTDOWN_SECONDS = 5  # answers in progress get this long to finish when the server is stopped

@@ -1,7 +1,8 @@
 """The staff review page (Gradio), a separate app from the patient chat, served at /staff.
 
 Being a separate Blocks, none of its components or data are ever part of the patient page;
-`chatbot.web.server` mounts it behind its own password. All logic lives in `chatbot.web.staff`.
+`chatbot.web.server` mounts it behind its own password, with `staff_mount_options` (its own theme
+and CSS). All logic lives in `chatbot.web.staff`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gradio as gr
 import pandas as pd
@@ -21,10 +22,11 @@ from chatbot.web.staff import (
     CANDIDATE_COLUMNS,
     FEEDBACK_COLUMNS,
     GAP_COLUMNS,
+    HTML_COLUMN,
     PASSAGE_COLUMNS,
     export_file,
     feedback_rows,
-    gap_rows,
+    gap_report,
     inspect_question,
     inspection_markdown,
     parse_history,
@@ -32,6 +34,59 @@ from chatbot.web.staff import (
 
 RECENT = 100
 KEEP_EXPORTS_SECONDS = 600  # long enough for Gradio to copy a file into its cache
+
+# Colours with text at 4.5:1 or more on their background (WCAG AA), light and dark: Gradio's
+# default primary button (white on orange-500, about 2.8:1) and its subdued grey text fall short.
+# On white: BLUE 6.7:1, BLUE_DARK 10.4:1, INK 17.7:1, GREY_TEXT 7.6:1; on Gradio's dark
+# background (#0b0f19): BLUE_LIGHT 10.6:1. White on BLUE 6.7:1, on BLUE_DARK 10.4:1.
+BLUE, BLUE_DARK, BLUE_LIGHT = "#1d4ed8", "#1e3a8a", "#93c5fd"
+INK, GREY_TEXT = "#111827", "#4b5563"
+# The primary button, the same in light and dark mode.
+_PRIMARY_BUTTON = {
+    "background_fill": BLUE,
+    "background_fill_hover": BLUE_DARK,
+    "border_color": BLUE,
+    "border_color_hover": BLUE_DARK,
+    "text_color": "#ffffff",
+    "text_color_hover": "#ffffff",
+}
+STAFF_THEME = gr.themes.Default(
+    primary_hue="blue", font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+).set(
+    **{
+        f"button_primary_{key}{mode}": value
+        for key, value in _PRIMARY_BUTTON.items()
+        for mode in ("", "_dark")
+    },
+    button_secondary_text_color=INK,
+    button_secondary_text_color_hover=INK,
+    body_text_color_subdued=GREY_TEXT,
+    block_label_text_color=INK,
+    block_info_text_color=GREY_TEXT,
+    color_accent=BLUE,  # the selected tab's text, among others (dark: STAFF_CSS)
+)
+# The passage tables fit a 1280 px screen: the passage column takes the width and wraps, the
+# numbers keep theirs; a word too long for its column (an id) breaks rather than widen it.
+PASSAGE_WIDTHS: list[str | int] = ["5%", "63%", "10%", "13%", "9%"]
+FEEDBACK_WIDTHS: list[str | int] = ["10%", "7%", "10%", "13%", "18%", "13%", "19%", "10%"]
+GAP_WIDTHS: list[str | int] = ["12%", "60%", "28%"]
+STAFF_CSS = (
+    """
+.dark .gradio-container { --color-accent: """
+    + BLUE_LIGHT
+    + """; }
+#staff-shown .wrap, #staff-candidates .wrap, #staff-feedback .wrap, #staff-gaps .wrap {
+  word-break: normal; overflow-wrap: break-word; }
+#staff-shown .staff-cite, #staff-candidates .staff-cite { font-weight: 600; margin-bottom: .3em; }
+.gradio-container mark { background: #fde68a !important; color: #111827 !important; padding: 0 .1em; }
+"""
+)
+
+
+def staff_mount_options() -> dict[str, Any]:
+    """What the staff page is mounted with beyond the site's options: its theme and CSS, and none
+    of the chat's page script."""
+    return {"theme": STAFF_THEME, "css": STAFF_CSS, "head": None}
 
 
 def _prune(folder: Path) -> None:
@@ -44,6 +99,35 @@ def _frame(rows: list[list[Any]], columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns))
 
 
+def _passage_types(columns: tuple[str, ...]) -> list[Literal["str", "html"]]:
+    """Each column's cell type: the passage's is escaped HTML (`chatbot.web.staff.passage_cell`)."""
+    return ["html" if i == HTML_COLUMN else "str" for i in range(len(columns))]
+
+
+def _passage_table(columns: tuple[str, ...], label: str, elem_id: str) -> gr.Dataframe:
+    """A table of passages (shown, or candidates): the passage cell is HTML, the widths fit 1280 px."""
+    return gr.Dataframe(
+        _frame([], columns),
+        label=label,
+        show_label=True,
+        elem_id=elem_id,
+        interactive=False,
+        wrap=True,
+        datatype=_passage_types(columns),
+        column_widths=PASSAGE_WIDTHS,
+        max_height=900,
+    )
+
+
+LEGEND = (
+    "Each passage: where it is from (in full on hover), then its text with the sentences that "
+    "answer best <mark>marked</mark>. **relevance**: the one score the engine ranks by, 0 to 1 "
+    "(meaning and words fused). **found by**: the passage's place by meaning (dense search) and "
+    "by words (BM25), – when not among their results. The candidates are the question's own "
+    "search, ranked by it; one shown to the patient keeps the relevance it was shown with."
+)
+
+
 def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
     """The staff review page: inspect a question, recent votes, content gaps, exports.
 
@@ -54,7 +138,7 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
     exports = private_folder("chatbot-staff-exports-")
     with gr.Blocks(title="Staff review: refractory myeloma chat", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
-            "## Staff review\nWhat patients asked, what they were shown and why, and what they thought."
+            "# Staff review\nWhat patients asked, what they were shown and why, and what they thought."
         )
         with gr.Tabs() as tabs:
             with gr.Tab("Check a question", id="check"):
@@ -68,27 +152,38 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
                     )
                 check = gr.Button("Check", variant="primary", elem_id="staff-check")
                 summary = gr.Markdown(elem_id="staff-summary")
-                gr.Markdown("**Passages shown to the patient**")
-                shown = gr.Dataframe(_frame([], PASSAGE_COLUMNS), elem_id="staff-shown", interactive=False)
-                gr.Markdown("**Top candidates before grouping (every signal)**")
-                candidates = gr.Dataframe(
-                    _frame([], CANDIDATE_COLUMNS), elem_id="staff-candidates", interactive=False
+                gr.Markdown(LEGEND, elem_id="staff-legend")
+                shown = _passage_table(PASSAGE_COLUMNS, "Passages shown to the patient", "staff-shown")
+                candidates = _passage_table(
+                    CANDIDATE_COLUMNS, "Top candidates before grouping", "staff-candidates"
                 )
             with gr.Tab("Recent feedback", id="feedback"):
                 gr.Markdown("Most recent first. Select a row to check its question.")
                 feedback = gr.Dataframe(
                     _frame([], FEEDBACK_COLUMNS),
+                    label="Recent feedback",
+                    show_label=True,
                     elem_id="staff-feedback",
                     interactive=False,
                     wrap=True,
-                    column_widths=["12%", "6%", "10%", "12%", "18%", "14%", "20%", "8%"],
+                    column_widths=FEEDBACK_WIDTHS,
                 )
                 feedback_export = gr.DownloadButton("Export feedback (CSV)", elem_id="staff-feedback-export")
             with gr.Tab("Content gaps", id="gaps"):
-                gr.Markdown("Questions the article did not cover, grouped by wording, most asked first.")
-                gaps = gr.Dataframe(
-                    _frame([], GAP_COLUMNS), elem_id="staff-gaps", interactive=False, wrap=True
+                gr.Markdown(
+                    "Questions the article did not answer confidently, grouped by wording, most asked "
+                    "first. Questions that got a safety card (urgent, crisis) are left out."
                 )
+                gaps = gr.Dataframe(
+                    _frame([], GAP_COLUMNS),
+                    label="Content gaps",
+                    show_label=True,
+                    elem_id="staff-gaps",
+                    interactive=False,
+                    wrap=True,
+                    column_widths=GAP_WIDTHS,
+                )
+                gaps_note = gr.Markdown(elem_id="staff-gaps-note")
                 gaps_export = gr.DownloadButton("Export content gaps (CSV)", elem_id="staff-gaps-export")
         refresh = gr.Button("Refresh tables", elem_id="staff-refresh")
 
@@ -102,9 +197,11 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
 
         def on_refresh() -> tuple[Any, ...]:
             _prune(exports)
+            report = gap_report(store.gap_counts(RECENT))
             return (
                 _frame(feedback_rows(store.recent_feedback(RECENT)), FEEDBACK_COLUMNS),
-                _frame(gap_rows(store.gap_counts(RECENT)), GAP_COLUMNS),
+                _frame(report.rows, GAP_COLUMNS),
+                report.note(),
                 str(export_file(store, "feedback", folder=exports)),
                 str(export_file(store, "gaps", folder=exports)),
             )
@@ -124,7 +221,7 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
         checked = [summary, shown, candidates]
         check.click(on_check, [question, history], checked, **private)
         question.submit(on_check, [question, history], checked, **private)
-        tables = [feedback, gaps, feedback_export, gaps_export]
+        tables = [feedback, gaps, gaps_note, feedback_export, gaps_export]
         refresh.click(on_refresh, None, tables, **private)
         demo.load(on_refresh, None, tables, **private)
         picked = [tabs, question, history, *checked]

@@ -1,8 +1,9 @@
 """The conversation as a Markdown file a patient can keep or bring to their care team.
 
 Each question is followed by what was shown: any alert, the passages quoted in full, and every
-passage's citation (Title › Section › Subsection, file, characters), so each can be found in the
-article. Questions and corpus text are escaped: a Markdown viewer shows them as written and never
+passage's citation (Title › Section › Subsection), so each can be found in the article. Nothing
+internal (files, character offsets, passage ids, scores, index builds): the staff exports keep
+those. Questions and corpus text are escaped: a Markdown viewer shows them as written and never
 renders HTML or fetches an image from them.
 """
 
@@ -32,11 +33,8 @@ def _quote(text: str) -> str:
 
 
 def _passage(n: int, p: Passage) -> str:
-    return (
-        f"### Passage {n}: {escape_text(p.section)}\n\n{_quote(p.text)}\n\n"
-        f"Citation: {escape_text(p.section)} ({escape_text(p.source)}, characters "
-        f"{p.start}–{p.end}, passage {escape_text(p.id)})"
-    )
+    citation = escape_text(p.section)
+    return f"### Passage {n}: {citation}\n\n{_quote(p.text)}\n\nCitation: {citation}"
 
 
 # The chat's layout, written for a Markdown file: every passage quoted in full with its citation.
@@ -64,6 +62,4 @@ def transcript_markdown(turns: Sequence[Turn], now: str) -> str:
     )
     if not turns:
         return head + "\n\nNo questions yet.\n"
-    builds = sorted({t.build_id for t in turns})
-    tail = f"_Index build: {', '.join(escape_text(b) for b in builds)}_"
-    return "\n\n".join([head, *(turn_markdown(n, t) for n, t in enumerate(turns, start=1)), tail]) + "\n"
+    return "\n\n".join([head, *(turn_markdown(n, t) for n, t in enumerate(turns, start=1))]) + "\n"

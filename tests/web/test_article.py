@@ -101,3 +101,25 @@ def test_anchors_are_stable_ascii_and_distinct() -> None:
 def test_url_is_safe_inside_a_markdown_link(tmp_path: Path) -> None:
     url = article_url("folder/a file (1).md", "T › S", 0, 5, "hello")
     assert " " not in url and "(" not in url and ")" not in url
+
+
+def test_a_citation_link_marks_its_answering_sentence_within_the_passage(engine: Any) -> None:
+    p = engine.ask("How is a bone marrow biopsy done?").passages[0]
+    (s, e), *_ = p.highlights
+    url = article_url(p.source, p.section, p.start, p.end, p.text, (s, e))
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    assert (int(params["ss"]), int(params["se"])) == (p.start + s, p.start + e)
+    page = render_article(engine.index, p.source, parse_mark(params))
+    answering = re.findall(r'<span class="answer">(.*?)</span>', page, flags=re.S)
+    assert len(answering) == 1 and " ".join(answering[0].split()) == " ".join(p.text[s:e].split())
+    assert page.index('id="passage"') < page.index('<span class="answer">') < page.index("</mark>")
+    # a sentence outside the passage is not marked; the passage still is
+    outside = dict(params, ss=str(p.end + 5), se=str(p.end + 9))
+    page = render_article(engine.index, p.source, parse_mark(outside))
+    assert 'class="answer"' not in page and 'id="passage"' in page
+
+
+def test_the_article_says_how_to_get_back_to_the_conversation(engine: Any) -> None:
+    p = engine.ask("How is a bone marrow biopsy done?").passages[0]
+    page = render_article(engine.index, p.source, Mark(p.start, p.end))
+    assert "close this tab to go back to it" in page and '<a href="/">start a new chat</a>' in page

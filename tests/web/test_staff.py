@@ -1,33 +1,47 @@
-"""The staff review logic: what was searched and why, feedback and gap tables, exports; and a
-reason added to a vote after it was stored."""
+"""The staff review logic: what was searched and why, each passage with its marked sentences and
+one relevance number, feedback and gap tables (safety cards left out), exports, the gap table's
+alert column and its migration; and a reason added to a vote after it was stored."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from webserver import fake_engine_for
 
-from chatbot.feedback.records import FeedbackRecord, GapRecord, ShownPassage
-from chatbot.feedback.store import DB_FILENAME, FeedbackStore
+import chatbot.web.chat
+from chatbot.errors import InvalidFeedbackError
+from chatbot.feedback.records import CSV_COLUMNS, FeedbackRecord, GapCount, GapRecord, ShownPassage
+from chatbot.feedback.store import DB_FILENAME, SCHEMA_VERSION, FeedbackStore
 from chatbot.web.staff import (
     CANDIDATE_COLUMNS,
     CANDIDATES,
     FEEDBACK_COLUMNS,
     GAP_COLUMNS,
+    HTML_COLUMN,
     PASSAGE_COLUMNS,
     export_file,
     feedback_rows,
+    gap_alert,
+    gap_report,
     gap_rows,
     inspect_question,
     inspection_markdown,
+    marked_text,
     parse_history,
 )
+
+BIOPSY_Q = "How is a bone marrow biopsy done?"
+URGENT_Q = "I have a fever during chemo, what is refractory myeloma?"  # an urgent card, then passages
+CRISIS_Q = "I want to end my life, is myeloma curable?"
+MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
 
 
 @pytest.fixture
@@ -40,19 +54,97 @@ def vote(question: str = "What is CAR T?", vote: str = "dislike", **kw: Any) -> 
     return FeedbackRecord(question, ("What is myeloma?",), question, passages, "build-1", vote, **kw)
 
 
-def test_inspection_shows_every_signal_of_the_shown_passages(fake_engine: Any) -> None:
-    ins = inspect_question(fake_engine, "How is a bone marrow biopsy done?", [])
-    shown = fake_engine.ask("How is a bone marrow biopsy done?").passages
-    assert len(ins.shown) == len(shown) >= 1
-    for row, p in zip(ins.shown, shown, strict=True):
-        assert len(row) == len(PASSAGE_COLUMNS)
-        assert row[1] == p.section
-        assert row[3] == round(p.dense_score, 4) and row[5] == round(p.bm25_score, 4)
-        assert row[4] == (p.dense_rank if p.dense_rank is not None else "–")
-    assert len(ins.candidates) == CANDIDATES
-    assert all(len(r) == len(CANDIDATE_COLUMNS) for r in ins.candidates)
-    assert [r[0] for r in ins.candidates] == list(range(1, CANDIDATES + 1))
+def cell_text(cell: str) -> str:
+    """What a passage cell reads as, its tags dropped."""
+    return html.unescape(re.sub(r"<[^>]+>", "", cell))
+
+
+def passage_part(cell: str) -> str:
+    """The passage text of a cell (after its citation line), tags kept."""
+    return cell.split('<div class="staff-text">', 1)[1].removesuffix("</div>")
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def cell_id(cell: str) -> str:
+    """The chunk id(s) a passage cell names (in its citation's hover text)."""
+    found = re.search(r'title="[^"]*\[([0-9a-f+]+)\]"', cell)
+    assert found, cell
+    return found.group(1)
+
+
+def numbers(row: list[Any]) -> list[float]:
+    return [v for v in row if isinstance(v, float)]
+
+
+def test_each_shown_passage_has_its_text_its_marked_sentences_and_one_relevance(fake_engine: Any) -> None:
+    ins = inspect_question(fake_engine, BIOPSY_Q, [])
+    shown = fake_engine.ask(BIOPSY_Q).passages
+    assert len(ins.shown) == len(shown) >= 2
+    for n, (row, p) in enumerate(zip(ins.shown, shown, strict=True), start=1):
+        assert len(row) == len(PASSAGE_COLUMNS) and row[0] == n
+        cell = row[HTML_COLUMN]
+        # the whole passage text, and exactly its highlighted sentences marked
+        assert flat(html.unescape(re.sub(r"<[^>]+>", "", passage_part(cell)))) == flat(p.text)
+        marked = [flat(html.unescape(m)) for m in MARK.findall(cell)]
+        assert marked and marked == [flat(p.text[s:e]) for s, e in sorted(p.highlights)]
+        # where it is from, without the document title every passage shares
+        assert "Bone Marrow Biopsy" in cell_text(cell) if n == 1 else True
+        assert f'title="{html.escape(p.section)} [{p.id}]"' in cell
+        # one number says how relevant it is: the score the answer carries, nothing else
+        assert numbers(row) == [round(p.score, 3)] and 0 < row[2] <= 1
+        assert row[3] == f"meaning #{p.dense_rank} · words #{p.bm25_rank}"
+        assert row[4] == ("–" if n == 1 else f"{p.overlap:.2f}")
+        for other in (round(p.dense_score, 4), round(p.bm25_score, 4), round(p.dense_score, 3)):
+            assert str(other) not in " ".join(map(str, row[2:]))
     assert ins.build_id == fake_engine.build_id
+
+
+def test_each_candidate_has_its_text_marked_and_the_relevance_it_was_shown_with(fake_engine: Any) -> None:
+    ins = inspect_question(fake_engine, BIOPSY_Q, [])
+    shown = {p.id: (n, p) for n, p in enumerate(ins.answer.passages, start=1)}
+    assert len(ins.candidates) == CANDIDATES
+    assert [r[0] for r in ins.candidates] == list(range(1, CANDIDATES + 1))
+    relevances = []
+    for row in ins.candidates:
+        assert len(row) == len(CANDIDATE_COLUMNS)
+        assert MARK.search(row[HTML_COLUMN])  # every candidate shows its best sentence
+        assert len(numbers(row)) == 1 and 0 < row[2] <= 1
+        relevances.append(row[2])
+        chunk_id = cell_id(row[HTML_COLUMN])
+        if chunk_id in shown:  # the same passage reads the same in both tables
+            n, p = shown[chunk_id]
+            assert row[4] == f"passage {n}" and row[2] == round(p.score, 3)
+            assert row[HTML_COLUMN] == ins.shown[n - 1][HTML_COLUMN]
+            assert row[3] == ins.shown[n - 1][3]
+        else:
+            assert row[4] == ""
+    assert relevances == sorted(relevances, reverse=True)
+    assert sum(bool(r[4]) for r in ins.candidates) == len(shown)
+
+
+def test_a_shown_passage_keeps_one_number_when_the_answer_fused_several_searches(fake_engine: Any) -> None:
+    question = "what is refractory myeloma and how is it treated?"  # two questions, two searches
+    ins = inspect_question(fake_engine, question, [])
+    scores = {p.id: round(p.score, 3) for p in ins.answer.passages}
+    matched = 0
+    for row in ins.candidates:
+        chunk_id = cell_id(row[HTML_COLUMN])
+        if chunk_id in scores:
+            matched += 1
+            assert row[2] == scores[chunk_id]
+    assert matched >= 1
+
+
+def test_passage_text_is_escaped_and_overlapping_highlights_are_one_mark() -> None:
+    text = "Intro <img src=x onerror=alert(1)>.  First  sentence.\nSecond & last."
+    start = text.index("First")
+    out = marked_text(text, [(start, start + 10), (start + 5, len(text)), (900, 950)])
+    assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert out.count("<mark>") == 1 and MARK.findall(out) == ["First sentence. Second &amp; last."]
+    assert marked_text("No marks here.", []) == "No marks here."
 
 
 def test_candidates_reuse_the_answers_query_vector(fake_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,7 +155,7 @@ def test_candidates_reuse_the_answers_query_vector(fake_engine: Any, monkeypatch
     assert texts == [ins.answer.query]  # the search itself, and nothing more
     assert ins.answer.vector is not None
     hits = fake_engine.retriever.find(ins.answer.vector, ins.answer.search, CANDIDATES)
-    assert [r[-1] for r in ins.candidates] == [h.chunk.id for h in hits]
+    assert [cell_id(r[HTML_COLUMN]) for r in ins.candidates] == [h.chunk.id for h in hits]
 
 
 def test_summary_says_which_answer_type_was_favoured(fake_engine: Any) -> None:
@@ -135,7 +227,9 @@ def test_feedback_and_gap_tables(store: FeedbackStore) -> None:
     assert [len(r) for r in rows] == [len(FEEDBACK_COLUMNS)] * 2
     assert rows[0][1:5] == ["like", "", "", "Is it curable?"]  # most recent first
     assert rows[1][1:4] == ["dislike", "wrong-passage", "not this"]
-    assert rows[1][5] == "What is myeloma?" and rows[1][6] == "Title › Treatment › CAR T [abc]"
+    # the citation without the title every passage shares (the full one is in the export)
+    assert rows[1][5] == "What is myeloma?" and rows[1][6] == "Treatment › CAR T"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[0][0])  # UTC, to the second
     for q in ("Can I eat grapefruit?", "can i eat GRAPEFRUIT", "Is coffee ok?"):
         store.record_gap(GapRecord(q, (), q, "build-1", ()))
     gaps = gap_rows(store.gap_counts())
@@ -174,3 +268,116 @@ def test_a_reason_that_cannot_be_saved_is_logged(tmp_path: Path, caplog: pytest.
     readonly = FeedbackStore(store.path, read_only=True)
     assert readonly.add_reason(vote(), "other", "x") is False
     assert "Could not save a feedback reason" in caplog.text
+
+
+# Content gaps and safety cards: an urgent or crisis message that the article did not answer is
+# no content gap (it was answered with what to do now), so the report leaves it out and says so.
+
+
+def test_the_gap_report_leaves_out_questions_that_got_a_safety_card(store: FeedbackStore) -> None:
+    store.record_gap(GapRecord("Can I eat grapefruit?", (), "grapefruit", "build-1", ()))
+    store.record_gap(GapRecord(URGENT_Q, (), "refractory myeloma", "build-1", (), alert="urgent"))
+    store.record_gap(GapRecord(URGENT_Q.lower(), (), "refractory myeloma", "build-1", (), alert="urgent"))
+    # stored without its card (before schema 2, or by a caller that does not say): the rules tell
+    store.record_gap(GapRecord(CRISIS_Q, (), "myeloma curable", "build-1", ()))
+    counts = store.gap_counts()
+    assert {g.question: g.alert for g in counts} == {
+        "Can I eat grapefruit?": None,
+        URGENT_Q.lower(): "urgent",
+        CRISIS_Q: None,
+    }
+    report = gap_report(counts)
+    assert [r[:2] for r in report.rows] == [[1, "Can I eat grapefruit?"]] == [r[:2] for r in gap_rows(counts)]
+    assert dict(report.left_out) == {"urgent": 1, "crisis": 1}
+    assert "Left out: 2 question(s) that got a safety card (crisis 1, urgent 1)" in report.note()
+    plain = [g for g in counts if g.question == "Can I eat grapefruit?"]
+    assert gap_report(plain).note() == "" and not gap_report(plain).left_out  # nothing left out
+
+
+def test_a_gap_keeps_its_stored_card_over_what_the_rules_say_now() -> None:
+    assert gap_alert(GapCount("k", "Can I eat grapefruit?", 1, "t", "crisis")) == "crisis"
+    assert gap_alert(GapCount("k", "Can I eat grapefruit?", 1, "t")) is None
+    assert gap_alert(GapCount("k", URGENT_Q, 1, "t")) == "urgent"
+    assert gap_alert(GapCount("k", CRISIS_Q, 1, "t")) == "crisis"
+
+
+def test_an_urgent_message_from_the_chat_is_no_content_gap(tmp_path: Path, corpus_dir: Path) -> None:
+    # An engine that answers nothing confidently: every searched question is a gap candidate.
+    strict = fake_engine_for(corpus_dir, tmp_path / "strict", baseline=0.0, cover_threshold=5.0)
+    store = FeedbackStore(tmp_path / "chat" / DB_FILENAME)
+    for question in (URGENT_Q, "banana bread recipe with walnuts"):
+        chatbot.web.chat.respond(strict, question, [], [], store)
+    assert strict.ask(URGENT_Q).alert["kind"] == "urgent"
+    assert {g.question for g in store.gaps()} == {URGENT_Q, "banana bread recipe with walnuts"}
+    report = gap_report(store.gap_counts())
+    assert [r[1] for r in report.rows] == ["banana bread recipe with walnuts"]
+    assert dict(report.left_out) == {"urgent": 1}
+
+
+def test_a_gaps_card_is_stored_read_and_exported(store: FeedbackStore) -> None:
+    gap = GapRecord(
+        URGENT_Q, ("What is myeloma?",), "refractory myeloma", "build-1", ("A › B",), alert="urgent"
+    )
+    assert store.record_gap(gap)
+    assert store.gaps() == [gap]
+    out = io.StringIO(newline="")
+    store.export("gaps", "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert tuple(rows[0]) == CSV_COLUMNS["gaps"] and rows[0]["alert"] == "urgent"
+    out = io.StringIO()
+    store.export("gaps", "jsonl", out)
+    assert json.loads(out.getvalue())["alert"] == "urgent"
+    with pytest.raises(InvalidFeedbackError, match="alert"):
+        GapRecord("q", (), "q", "b", (), alert="worried")
+
+
+SCHEMA_1 = (
+    """CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,
+        question TEXT NOT NULL, history TEXT NOT NULL, query TEXT NOT NULL,
+        passages TEXT NOT NULL,
+        index_build TEXT NOT NULL, vote TEXT NOT NULL, reason TEXT, comment TEXT)""",
+    """CREATE TABLE gaps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,
+        question TEXT NOT NULL, question_key TEXT NOT NULL,
+        history TEXT NOT NULL, query TEXT NOT NULL,
+        index_build TEXT NOT NULL, closest_sections TEXT NOT NULL)""",
+    "CREATE INDEX gaps_by_key ON gaps (question_key)",
+    """INSERT INTO gaps (time, question, question_key, history, query, index_build, closest_sections)
+        VALUES ('2026-01-02T03:04:05.000+00:00', 'Is coffee ok?', 'is coffee ok',
+                '[]', 'coffee', 'b0', '[]')""",
+    """INSERT INTO gaps (time, question, question_key, history, query, index_build, closest_sections)
+        VALUES ('2026-01-02T03:04:06.000+00:00', 'I want to end my life, is myeloma curable?',
+                'i want to end my life is myeloma curable', '[]', 'myeloma', 'b0', '[]')""",
+    "PRAGMA user_version = 1",
+)
+
+
+def test_a_schema_1_database_is_read_as_it_is_and_migrated_on_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILENAME
+    with sqlite3.connect(path) as db:
+        for statement in SCHEMA_1:
+            db.execute(statement)
+    db.close()
+    # read, also by a read-only store: nothing changes in the file, no card is known
+    for reader in (FeedbackStore(path, read_only=True), FeedbackStore(path)):
+        assert [(g.question, g.alert) for g in reader.gaps()] == [
+            ("I want to end my life, is myeloma curable?", None),
+            ("Is coffee ok?", None),
+        ]
+        assert [r[1] for r in gap_report(reader.gap_counts()).rows] == ["Is coffee ok?"]  # rules: crisis
+        out = io.StringIO(newline="")
+        assert reader.export("gaps", "csv", out) == 2
+        assert list(csv.DictReader(io.StringIO(out.getvalue())))[0]["alert"] == ""
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.close()
+    # the next write adds the column, keeps the old rows and stores the card
+    assert FeedbackStore(path).record_gap(GapRecord(URGENT_Q, (), "q", "b1", (), alert="urgent"))
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert "alert" in {row[1] for row in db.execute("PRAGMA table_info(gaps)")}
+    db.close()
+    gaps = FeedbackStore(path).gaps()
+    assert [(g.question, g.alert) for g in gaps][0] == (URGENT_Q, "urgent") and len(gaps) == 3
+    assert FeedbackStore(path).record_gap(GapRecord("again", (), "q", "b1", ()))  # migrated once only
