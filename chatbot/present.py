@@ -228,8 +228,8 @@ PASSAGES_HEADING = "What the article says"
 
 
 def _chat_passages(passages: Sequence[Passage], link: Linker | None) -> list[str]:
-    """Answer first: the best sentence(s) of the first passage, that passage in context with its
-    short citation, then the other passages folded under "More from the article (n)". Each part
+    """Answer first: the best sentence(s) of the first passage, its short citation, that passage
+    in context, then the other passages folded under "More from the article (n)". Each part
     is one raw HTML block (no blank line inside), corpus text escaped."""
     with_title = _several_documents(passages)
     first, more = passages[0], passages[1:]
@@ -237,10 +237,12 @@ def _chat_passages(passages: Sequence[Passage], link: Linker | None) -> list[str
     lead = lead_sentences(first)
     if lead:
         parts.append(f'<p class="cb-lead"><mark class="cb-hl">{html_text(lead)}</mark></p>')
-    parts.append(_passage_html(first) + _citation_html(first, link, with_title))
+    # The citation comes before the passage: on a phone a long passage would push it off the
+    # answer's first screen, and a reader checking the lead sentence looks for its source there.
+    parts.append(_citation_html(first, link, with_title) + _passage_html(first))
     if more:
         folded = "".join(
-            f'<div class="cb-more-passage">{_passage_html(p)}{_citation_html(p, link, with_title)}</div>'
+            f'<div class="cb-more-passage">{_citation_html(p, link, with_title)}{_passage_html(p)}</div>'
             for p in more
         )
         parts.append(

@@ -15,7 +15,7 @@ CSS = """
 #chatbot blockquote.cb-passage { margin: 0 0 .4em; padding: .1em 0 .1em .9em;
   border-left: 4px solid #aab7c4; }
 #chatbot blockquote.cb-passage p { margin: .4em 0; }
-#chatbot .cb-cite { margin: 0 0 .8em; font-size: .95em; color: #3e4c59; }
+#chatbot .cb-cite { margin: 0 0 .4em; font-size: .95em; color: #3e4c59; }
 #chatbot details.cb-more { margin: .8em 0; border-top: 1px solid #cbd2d9; padding-top: .4em; }
 #chatbot details.cb-more > summary { cursor: pointer; font-weight: 600; padding: .4em 0;
   min-height: 24px; }

@@ -447,13 +447,18 @@ def test_serve_stops_promptly_with_a_chat_page_open(tmp_path: Path, open_tab: Ca
 
 
 def lead_in_view(page: Any) -> dict[str, Any]:
-    """Where the newest answer's lead sentence is, and whether all of it is inside the viewport."""
+    """Where the newest answer's lead sentence is, and whether all of it and its citation are
+    inside the viewport."""
     return dict(
         page.evaluate(
             """() => {
                 const leads = document.querySelectorAll('#chatbot .cb-lead');
-                const r = leads[leads.length - 1].getBoundingClientRect();
-                return {top: r.top, bottom: r.bottom, inside: r.top >= 0 && r.bottom <= innerHeight};
+                const lead = leads[leads.length - 1];
+                const r = lead.getBoundingClientRect();
+                // and its citation, the line after it
+                const c = lead.nextElementSibling.getBoundingClientRect();
+                return {top: r.top, bottom: r.bottom, cited: c.bottom,
+                        inside: r.top >= 0 && r.bottom <= innerHeight && c.bottom <= innerHeight};
             }"""
         )
     )

@@ -195,11 +195,11 @@ def test_an_answer_opens_with_its_best_sentence_then_its_passage_and_short_citat
     lead = lead_sentences(first)
     assert lead.startswith("A bone marrow biopsy is done by removing")
     md = answer_markdown(answer, chatbot.web.chat.passage_link)
-    # the lead, in its own style, comes first; then the passage in context, then its citation
+    # the lead, in its own style, comes first; then its citation, then the passage in context
     assert md.startswith(f'<p class="cb-lead"><mark class="cb-hl">{lead}</mark></p>')
     context = md.index('<blockquote class="cb-passage">')
     citation = md.index('<p class="cb-cite">')
-    assert md.index(lead) < context < md.index(f'<mark class="cb-hl">{lead}</mark>', context) < citation
+    assert md.index(lead) < citation < context < md.index(f'<mark class="cb-hl">{lead}</mark>', context)
     assert md[citation:].startswith('<p class="cb-cite">From the article: <a href="/article?source=')
     # bold is used for nothing in an answer, and the title is named once
     assert "**" not in md and "<strong" not in md and md.count(TITLE) == 1
