@@ -19,7 +19,6 @@ CSS = """
 #chatbot details.cb-more { margin: .8em 0; border-top: 1px solid #cbd2d9; padding-top: .4em; }
 #chatbot details.cb-more > summary { cursor: pointer; font-weight: 600; padding: .4em 0;
   min-height: 24px; }
-#chatbot details.cb-more > summary:focus-visible { outline: 3px solid #1d4ed8; outline-offset: 2px; }
 #chatbot .cb-more-passage { margin-top: .6em; }
 #chatbot .cb-sr, #cb-announce { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px;
   overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
@@ -29,13 +28,26 @@ CSS = """
 #chatbot .cb-alert .cb-alert-title { margin: 0; padding: .5em .8em; background: #d5281b;
   color: #ffffff; font-size: 1.2em; line-height: 1.3; }
 #chatbot .cb-alert .cb-alert-body { padding: .3em .8em; }
-#chatbot .cb-alert .cb-alert-body p { margin: .5em 0; color: inherit; font-size: 1.05em; }
+#chatbot .cb-alert .cb-alert-body p { margin: .5em 0; font-size: 1.05em; }
+/* The card's text colours win over the page's, dark mode included. */
+#chatbot .cb-alert .cb-alert-body, #chatbot .cb-alert .cb-alert-body p { color: #212b32 !important; }
 #chatbot .cb-alert-emergency { border-color: #d5281b; }
-#chatbot .cb-alert-emergency .cb-alert-body { background: #212b32; color: #ffffff; }
+/* Dark mode (the reader's system setting): the card keeps its own colours; the citation and its
+   link lighten, at 4.5:1 or more on Gradio's dark bubble (#18181b). */
+.dark #chatbot .cb-cite { color: #d1d5db; }
+.dark #chatbot .cb-cite a { color: #93c5fd; }
+#chatbot .cb-alert-emergency .cb-alert-body { background: #212b32; }
+#chatbot .cb-alert-emergency .cb-alert-body, #chatbot .cb-alert-emergency .cb-alert-body p {
+  color: #ffffff !important; }
 #chatbot .message:has(.cb-alert) { background: transparent; border: 0; padding: 0; }
 #chatbot .message-wrap .prose.chatbot.md, #chatbot .thought-group .message-content { opacity: 1; }
 #chatbot .message-buttons button, #chatbot .icon-button-wrapper button {
   min-width: 24px; min-height: 24px; }
+/* One focus ring for every control, 3 px of blue at 6.7:1 on white, offset so it sits on the
+   page rather than on a coloured button (Gradio's own is a pale shadow under 3:1 on inputs). */
+.gradio-container :is(a, button, summary, [role=button], [role=tab], [tabindex], input, textarea,
+  select):focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: 2px;
+  transition: none !important; }  /* at once: Gradio's buttons fade their colours in */
 #ask { background: #c2410c; border-color: #c2410c; color: #ffffff; }
 #ask:hover { background: #9a3412; }
 @media (max-width: 640px) {

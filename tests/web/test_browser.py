@@ -560,9 +560,11 @@ def test_alert_cards_are_first_alone_in_view_and_focused(
         scroll_everything_up(page)
 
 
-@pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_axe_finds_nothing_in_the_chat(site: Site, open_tab: Callable[..., Tab], size: str) -> None:
-    tab = open_tab(site.url, viewport=DESKTOP if size == "desktop" else PHONE)
+@pytest.mark.parametrize(("size", "scheme"), [("desktop", "light"), ("phone", "light"), ("phone", "dark")])
+def test_axe_finds_nothing_in_the_chat(
+    site: Site, open_tab: Callable[..., Tab], size: str, scheme: str
+) -> None:
+    tab = open_tab(site.url, viewport=DESKTOP if size == "desktop" else PHONE, color_scheme=scheme)
     page = tab.page
     page.wait_for_timeout(500)
     found = {"first view": axe_violations(page)}
@@ -605,3 +607,32 @@ def test_screen_readers_hear_the_lead_sentence_not_markup(site: Site, open_tab: 
     ask(tab, URGENT_Q)
     page.wait_for_function("() => document.getElementById('cb-announce')?.textContent.startsWith('Urgent:')")
     assert "care team" in announce.text_content()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_keyboard_reaches_every_control_with_a_visible_ring(
+    site: Site, open_tab: Callable[..., Tab], size: str
+) -> None:
+    tab = open_tab(site.url, viewport=DESKTOP if size == "desktop" else PHONE)
+    page = tab.page
+    ask(tab, BIOPSY_Q)
+    page.evaluate("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
+    reached: dict[str, str] = {}
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            """() => { const e = document.activeElement;
+                if (!e || e === document.body) return null;
+                const cs = getComputedStyle(e);
+                return [(e.getAttribute('aria-label') || e.innerText || e.tagName).trim().slice(0, 40),
+                        `${cs.outlineStyle} ${cs.outlineWidth} ${cs.outlineColor}`]; }"""
+        )
+        if focused:
+            reached[focused[0]] = focused[1]
+    # the question box, the answer's citation link, its fold, Sources, the votes and the buttons
+    for name in ("Ask", "More from the article (2)", "Sources (3)", "Like", "Dislike", "Clear conversation"):
+        assert name in reached, (name, sorted(reached))
+    assert any(name.startswith("How is Refractory Myeloma Diagnosed") for name in reached)  # the citation
+    assert "TEXTAREA" in reached
+    # each with the same ring: 3 px of blue, 6.7:1 on the white page
+    assert {ring for ring in reached.values()} == {"solid 3px rgb(29, 78, 216)"}, reached
