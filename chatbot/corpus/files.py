@@ -6,12 +6,20 @@ BEIR-style record files (`.jsonl`, one document a line: `_id`, `title`, `text`, 
 date, kind), shown with every answer. A file that cannot be used (empty, not UTF-8, binary,
 unreadable, over the size limit), or a line of a record file that cannot, is reported as a
 `Problem` and left out; the rest of the corpus is still read.
+
+The folder is read as it is, however it was put together: a symbolic link (to a file or a folder)
+whose target lies outside the folder is refused, never opened, so that a link to `/etc/passwd` or a
+home folder cannot be indexed and quoted. Links that stay inside keep working: a file link is read,
+and a linked subfolder's documents are read once, under their own path (the walk does not follow
+folder links, so it meets no loops and no document twice).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +36,9 @@ from chatbot.corpus.outline import (
 )
 from chatbot.errors import CorpusError
 
+# What reading a file found worth telling but did not keep it out (a page's style sheet hiding
+# text the reader cannot hide): printed by the CLI's handler on "chatbot", like the build's own.
+log = logging.getLogger("chatbot.corpus")
 META_SUFFIX = ".meta.json"
 SYNONYMS_FILE = "synonyms.toml"
 _PARSERS: dict[str, Callable[[str, str], Outline]] = {
@@ -96,21 +107,59 @@ class _Unusable(Exception):
     """A file that cannot be indexed; the message is the reason, for a Problem."""
 
 
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The document files of a corpus folder, in a stable order (dangling links included, so that
-    they are reported rather than silently missed)."""
+def _outside(path: Path, corpus_dir: Path) -> str | None:
+    """Where `path` really leads when that is outside the corpus folder (through a link to a file,
+    or a link to a folder above it), else None. Dangling links and loops are judged by where they
+    point, so a broken link out of the folder is refused, not reported as merely missing."""
+    root = os.path.realpath(corpus_dir)
+    target = os.path.realpath(path)
+    return None if os.path.commonpath([root, target]) == root else target
+
+
+def _refused(target: str, what: str = "file") -> str:
+    """Why a link out of the folder is left out, and the fix."""
+    return (
+        f"a link to the {what} {target}, outside the corpus folder: not read. Copy it into the "
+        f"folder if it belongs in the corpus"
+    )
+
+
+def _walk(corpus_dir: Path) -> tuple[list[Path], list[Problem]]:
+    """The document files of a corpus folder in a stable order, and the links refused on the way.
+
+    Dangling links are kept, so that they are reported rather than silently missed. Folder links
+    are not followed: one leading outside is refused by name; one leading inside adds nothing,
+    since its target is read under its own path.
+    """
     if not corpus_dir.is_dir():
         raise CorpusError(
             f"No corpus folder at {corpus_dir}/. Pass --corpus DIR, or run from the project folder."
         )
-    files = sorted(
-        p
-        for p in corpus_dir.rglob("*")
-        if (p.is_file() or p.is_symlink())
-        and p.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
-    )
-    return files
+    files: list[Path] = []
+    refused: list[Problem] = []
+    for top, dirs, names in os.walk(corpus_dir, followlinks=False):
+        here = Path(top)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden folders are not the corpus
+        for name in dirs:
+            if (here / name).is_symlink() and (target := _outside(here / name, corpus_dir)):
+                where = (here / name).relative_to(corpus_dir).as_posix()
+                refused.append(Problem(where, _refused(target, "folder")))
+        for name in names:
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            if target := _outside(path, corpus_dir):
+                refused.append(Problem(path.relative_to(corpus_dir).as_posix(), _refused(target)))
+            else:
+                files.append(path)
+    refused.sort(key=lambda p: p.where)
+    return sorted(files), refused
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The document files of a corpus folder that may be read, in a stable order (dangling links
+    inside it included, so that they are reported rather than silently missed)."""
+    return _walk(corpus_dir)[0]
 
 
 def _file_digest(path: Path) -> bytes:
@@ -127,18 +176,25 @@ def _file_digest(path: Path) -> bytes:
 def corpus_hash(corpus_dir: Path) -> str:
     """A hash of everything in the corpus that changes what is indexed (names and bytes)."""
     digest = hashlib.sha256()
+    files, refused = _walk(corpus_dir)
     extras = [p for p in (corpus_dir / SYNONYMS_FILE,) if p.is_file()]
     metas = sorted(corpus_dir.rglob("*" + META_SUFFIX))
-    for path in corpus_files(corpus_dir) + extras + metas:
+    for path in files + extras + metas:
         digest.update(path.relative_to(corpus_dir).as_posix().encode() + b"\0")
-        digest.update(_file_digest(path))
+        target = _outside(path, corpus_dir)
+        # A link out of the folder counts by where it points, never by the bytes there.
+        digest.update(f"outside: {target}".encode() if target else _file_digest(path))
+    for problem in refused:
+        digest.update(f"{problem.where}\0{problem.reason}".encode())
     return digest.hexdigest()
 
 
-def _read_meta(path: Path) -> dict[str, str]:
+def _read_meta(path: Path, corpus_dir: Path) -> dict[str, str]:
     meta_path = path.with_name(path.name.removesuffix(path.suffix) + META_SUFFIX)
     if not meta_path.is_file():
         return {}
+    if target := _outside(meta_path, corpus_dir):
+        raise CorpusError(f"{meta_path.name} is {_refused(target)}, and re-index.")
     try:
         data = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -177,9 +233,11 @@ def _outline_file(path: Path, corpus_dir: Path, text: str) -> Document:
     fallback = path.stem.replace("-", " ").replace("_", " ").strip().capitalize()
     if path.suffix.lower() in HTML_SUFFIXES:
         text, outline = parse_html(text, fallback)  # spans point into the extracted text
+        for note in outline.notes:
+            log.warning("%s: %s", source, note)
     else:
         outline = _PARSERS[path.suffix.lower()](text, fallback)
-    meta = _read_meta(path)
+    meta = _read_meta(path, corpus_dir)
     provenance = Provenance(
         title=meta.get("title") or outline.title,
         author=meta.get("author") or (outline.byline[0] if outline.byline else None),
@@ -192,6 +250,8 @@ def _outline_file(path: Path, corpus_dir: Path, text: str) -> Document:
 def load_document(path: Path, corpus_dir: Path) -> Document:
     """Read and outline one document file (an article or a web page)."""
     source = path.relative_to(corpus_dir).as_posix()
+    if target := _outside(path, corpus_dir):
+        raise CorpusError(f"{source}: {_refused(target)}, and re-index.")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -250,6 +310,8 @@ def _records(raw: bytes, source: str) -> tuple[list[Document], list[Problem]]:
 def read_file(path: Path, corpus_dir: Path, max_bytes: int) -> tuple[list[Document], list[Problem]]:
     """The documents of one corpus file, and the problems that kept any of it out."""
     source = path.relative_to(corpus_dir).as_posix()
+    if target := _outside(path, corpus_dir):  # checked again here for callers that skip the walk
+        return [], [Problem(source, _refused(target))]
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -293,9 +355,9 @@ def scan_corpus(
     """Every usable document of the corpus in a stable order, and every problem met on the way."""
     from tqdm import tqdm
 
-    files = corpus_files(corpus_dir)
+    files, refused = _walk(corpus_dir)
     docs: list[Document] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = list(refused)
     total = sum(_size(p) for p in files)
     with tqdm(total=total, unit="B", unit_scale=True, desc="Reading corpus", disable=not progress) as bar:
         for path in files:
@@ -328,6 +390,8 @@ def load_synonyms(corpus_dir: Path) -> SynonymFile:
     path = corpus_dir / SYNONYMS_FILE
     if not path.is_file():
         return SynonymFile()
+    if target := _outside(path, corpus_dir):
+        raise CorpusError(f"{path} is {_refused(target)}, and re-index.")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -60,6 +60,9 @@ class Outline:
     title: str
     paragraphs: tuple[Paragraph, ...]
     byline: tuple[str, ...] = ()
+    # What the reader should warn about in a document it still reads (a web page's style sheet
+    # hiding text that cannot be hidden without a CSS engine).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,11 @@ CITATION_SEP = " › "
 # for a chunk or its sentences changes (`dense_text`, `sentence_texts`), or how `corpus.outline` reads
 # sections, so that no vector or citation made the old way is reused.
 EMBED_RECIPE = 5
+# Recorded with the settings but not part of chunk ids: bump it when the same files are read or cut
+# differently in a way that leaves ordinary passages as they were (1: links out of the corpus
+# folder refused, hidden web-page text dropped, a sentence longer than a passage cut between
+# words). An index built before is then rebuilt, re-embedding only the passages that changed.
+READ_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class ChunkSettings:
     def as_dict(self) -> dict[str, int]:
         # The recipe's version rides along so that an index chunked the old way counts as stale.
         # (Named apart from the manifest's `settings.embed_recipe`, the hash of what is embedded.)
-        return {**asdict(self), "recipe_version": EMBED_RECIPE}
+        return {**asdict(self), "recipe_version": EMBED_RECIPE, "read_version": READ_VERSION}
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,10 @@ _ABBREVIATIONS = frozenset(
 )
 
 
+# Longer than every abbreviation: a last word that fills the window is none of them either way.
+_ABBREVIATION_WINDOW = 2 * max(len(a) for a in _ABBREVIATIONS) + 8
+
+
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     """Spans of the sentences in `text` (shifted by `offset`), whitespace excluded."""
     spans: list[tuple[int, int]] = []
@@ -123,7 +132,9 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
         following = m.group(1)
         if not (following.isupper() or following.isdigit()):
             continue
-        word = re.search(r"(\S+)$", text[start : m.start()])
+        # Only the last few characters can hold an abbreviation: a window keeps a text of many
+        # "Dr. Smith" without sentence ends linear, where the whole sentence so far was searched.
+        word = re.search(r"(\S+)$", text[max(start, m.start() - _ABBREVIATION_WINDOW) : m.start()])
         if word and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
             continue
         spans.append((start, m.end()))
@@ -136,11 +147,37 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return [(s + offset, e + offset) for s, e in spans if e > s]
 
 
+def _word_pieces(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """Spans of at most max_chars covering text[start:end], cut at the last space that fits.
+
+    For a "sentence" longer than a passage (a paragraph with no full stops, a pasted list): cut
+    between words so that no passage outgrows the bound, and a word longer than the bound (a URL,
+    a run without spaces) is cut where the bound falls.
+    """
+    while end - start > max_chars:
+        limit = start + max_chars
+        cut = next((i for i in range(limit, start, -1) if text[i].isspace()), limit)
+        piece_end = cut
+        while piece_end > start and text[piece_end - 1].isspace():
+            piece_end -= 1
+        yield start, piece_end if piece_end > start else limit
+        start = cut if piece_end > start else limit
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        yield start, end
+
+
 def _split_long(par: Paragraph, max_chars: int) -> Iterator[tuple[int, int]]:
-    """Spans of a paragraph, cut at sentence ends into pieces of at most max_chars when possible."""
-    sentences = sentence_spans(par.text, par.start)
-    piece_start, piece_end = sentences[0]
-    for s, e in sentences[1:]:
+    """Spans of a paragraph, cut at sentence ends into pieces of at most max_chars (a sentence
+    longer than that is cut between words, see `_word_pieces`)."""
+    units = [
+        (par.start + s, par.start + e)
+        for sentence in sentence_spans(par.text)
+        for s, e in _word_pieces(par.text, *sentence, max_chars)
+    ]
+    piece_start, piece_end = units[0]
+    for s, e in units[1:]:
         if e - piece_start > max_chars:
             yield piece_start, piece_end
             piece_start = s
