@@ -95,6 +95,13 @@ def _index_command(sub: Subcommands) -> None:
         help="skip corpus files larger than N MB (default 100)",
     )
     p.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
+    p.add_argument(
+        "--publish",
+        type=Path,
+        metavar="DIR",
+        help="then copy the build to DIR (a shared folder) and switch DIR to it, for replicas serving "
+        "--index DIR (they follow within seconds)",
+    )
 
 
 def _ask_command(sub: Subcommands) -> None:
@@ -117,14 +124,38 @@ def _serve_command(sub: Subcommands) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument(
+        "--public-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the site is reached by (a DNS name, a proxy's); repeatable, or "
+        "CHATBOT_PUBLIC_NAMES=a,b. Requests naming any other host are refused",
+    )
+    p.add_argument(
+        "--auth-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is USER:PASSWORD for the whole site (or CHATBOT_AUTH); "
+        "required for any host but loopback",
+    )
+    p.add_argument(
+        "--staff-password-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the password for the staff pages at /staff "
+        "(or CHATBOT_STAFF_PASSWORD)",
+    )
+    p.add_argument(
         "--auth",
         metavar="USER:PASSWORD",
-        help="password for the whole site (or CHATBOT_AUTH); required for any host but loopback",
+        help="site password on the command line (every local user can read it in `ps`: "
+        "prefer --auth-file or CHATBOT_AUTH)",
     )
     p.add_argument(
         "--staff-password",
         metavar="PASSWORD",
-        help="password for the staff pages at /staff (better: CHATBOT_STAFF_PASSWORD)",
+        help="staff password on the command line (visible in `ps`: prefer --staff-password-file "
+        "or CHATBOT_STAFF_PASSWORD)",
     )
     _data(p)
 
@@ -133,7 +164,11 @@ def _feedback_command(sub: Subcommands) -> None:
     """`chatbot feedback export`: votes and content gaps for staff."""
     p = sub.add_parser("feedback", help="support staff: export votes and content gaps")
     fsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = fsub.add_parser("export", help="write every vote (or content gap) as CSV or JSON lines")
+    p = fsub.add_parser(
+        "export",
+        help="write every vote (or content gap) as CSV or JSON lines; a CSV cell that a spreadsheet "
+        "would run as a formula (=, +, -, @ first) starts with ' instead",
+    )
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="default csv")
     p.add_argument("--kind", choices=("feedback", "gaps"), default="feedback", help="default feedback")
     p.add_argument("--out", type=Path, metavar="FILE", help="file to write (default: standard output)")
@@ -204,12 +239,20 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"index is up to date: {m.documents} documents, {m.chunks} chunks in {args.index}/ "
             f"(build {m.build_id}; 0 embedded{skipped})"
         )
-        return 0
-    print(
-        f"indexed {m.documents} documents, {m.chunks} chunks into {args.index}/ "
-        f"(build {m.build_id}; {report.embedded} embedded, {report.reused} reused, "
-        f"{report.seconds:.1f}s{skipped})"
-    )
+    else:
+        print(
+            f"indexed {m.documents} documents, {m.chunks} chunks into {args.index}/ "
+            f"(build {m.build_id}; {report.embedded} embedded, {report.reused} reused, "
+            f"{report.seconds:.1f}s{skipped})"
+        )
+    if args.publish is not None:
+        from chatbot.indexing.store import publish_build
+
+        published, copied = publish_build(args.index, args.publish)
+        done = "published" if copied else "already published"
+        print(
+            f"{done}: build {published.build_id} in {args.publish}/ (its replicas follow within seconds)"
+        )
     return 0
 
 
@@ -233,12 +276,32 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from chatbot.web.server import serve
+    from chatbot.web.server import private_gradio_cache, serve
     from chatbot.web.settings import check_address, settings_from
     from chatbot.web.startup import serving_engine, warm_up
 
-    settings = settings_from(args.host, args.port, args.auth, args.staff_password, args.data)
-    settings.check()  # refuse an exposed, password-less server before loading the model
+    settings = settings_from(
+        args.host,
+        args.port,
+        args.auth,
+        args.staff_password,
+        args.data,
+        auth_file=args.auth_file,
+        staff_password_file=args.staff_password_file,
+        public_names=tuple(args.public_name),
+    )
+    settings.check()  # refuse an exposed, password-less or weakly guarded server before loading the model
+    # Still accepted, so that scripts keep working, but said: a password in the arguments is in
+    # every local user's `ps` and in the shell's history.
+    for flag in ("--auth", "--staff-password"):
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            log.warning(
+                "%s on the command line is visible to every user of this machine (ps); use %s-file "
+                "FILE or the environment variable instead",
+                flag,
+                flag,
+            )
+    private_gradio_cache()  # before Gradio is imported: it reads GRADIO_TEMP_DIR then
     check_address(settings.host, settings.port)  # and a port already taken
     engine = serving_engine(args.corpus, args.index, progress=sys.stderr.isatty())
     warm_up(engine)  # the first patient does not pay for loading the model
@@ -247,6 +310,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
+    import os
+
     from chatbot.feedback.store import DB_FILENAME, FeedbackStore, default_data_dir
 
     store = FeedbackStore((args.data or default_data_dir()) / DB_FILENAME)
@@ -254,7 +319,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         count = store.export(args.kind, args.format, sys.stdout)
     else:
         try:
-            with open(args.out, "w", encoding="utf-8", newline="") as fh:
+            # 0600: patients' words, readable by this user only (a new file; an existing one keeps
+            # its mode, which its owner chose).
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8", newline="") as fh:
                 count = store.export(args.kind, args.format, fh)
         except OSError as exc:
             raise InputError(f"cannot write {args.out}: {exc.strerror}. Pick another --out FILE.") from None

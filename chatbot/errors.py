@@ -45,6 +45,11 @@ class IndexBusyError(ChatbotError):
     """Another build holds the index lock."""
 
 
+class PublishError(ChatbotError):
+    """A build cannot be published to the shared folder named (it is the index itself, or the
+    folder serves another purpose)."""
+
+
 class ModelError(ChatbotError):
     """The embedding model cannot be loaded."""
 

@@ -24,14 +24,25 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 def parse_request(line: str) -> tuple[str, list[str]]:
     """One line of the batch protocol: a JSON object with question/history, or a JSON string."""
+    return request_from(decode_request(line))
+
+
+def decode_request(line: str) -> Any:
+    """The JSON value of a request line, or an InputError saying why it is not JSON. Apart from
+    `request_from` so that the web API can tell a body that is not JSON (400) from a JSON value
+    of the wrong shape (422), with the same words as the command line."""
     if _UNDECODABLE.search(line):  # bytes that were not UTF-8, kept by errors="surrogateescape"
         raise InputError("not UTF-8 text; send the line as UTF-8")
     try:
-        data = json.loads(line)
+        return json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON ({exc.msg} at column {exc.colno})") from None
     except (RecursionError, ValueError) as exc:  # nested too deep, an integer too long
         raise InputError(f"not usable JSON ({str(exc).split('(')[0].strip()})") from None
+
+
+def request_from(data: Any) -> tuple[str, list[str]]:
+    """(question, history) from a decoded request: an object with question/history, or a string."""
     if isinstance(data, str):
         return data, []
     if not isinstance(data, dict):

@@ -110,6 +110,26 @@ class Hit:
     sentence_score: float  # cosine similarity of the chunk's closest sentence to the query
 
 
+def top_order(scores: np.ndarray, depth: int) -> np.ndarray:
+    """The positions of the `depth` highest scores, best first, equal scores by position: exactly
+    `np.lexsort((np.arange(n), -scores))[:depth]`, but by partial selection, so a question costs
+    O(n + depth log depth) rather than O(n log n) (at 2.3M chunks a full sort took 1.4 s).
+
+    The cut can fall inside a run of equal scores: of those, the lowest positions are kept, as
+    the full stable sort would keep them."""
+    n = len(scores)
+    if depth <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if depth >= n:
+        return np.lexsort((np.arange(n), -scores))
+    negated = -scores
+    cut = np.partition(negated, depth - 1)[depth - 1]  # the depth-th best score, negated
+    above = np.flatnonzero(negated < cut)
+    tied = np.flatnonzero(negated == cut)[: depth - len(above)]
+    chosen = np.concatenate((above, tied))
+    return chosen[np.lexsort((chosen, negated[chosen]))]
+
+
 def _ranks(scores: np.ndarray, depth: int, positive_only: bool, tolerance: float = 0.0) -> dict[int, int]:
     """Ranks of the `depth` best items; scores within `tolerance` (relative) of a rank's first
     item share its rank.
@@ -117,7 +137,7 @@ def _ranks(scores: np.ndarray, depth: int, positive_only: bool, tolerance: float
     Shared ranks matter for BM25: when every passage contains "refractory myeloma" about equally,
     the retriever has no real opinion, and its near-arbitrary order must not sway the fusion.
     """
-    order = np.lexsort((np.arange(len(scores)), -scores))[:depth]
+    order = top_order(scores, depth)
     ranks: dict[int, int] = {}
     leader, rank = 0.0, 0
     for position, i in enumerate(order):
@@ -237,7 +257,8 @@ class Retriever:
         if bonuses and len(total):
             # Only a chunk within the bonuses of the k-th best can end in the top k: the others are
             # not read (at MedQuAD's size, reading every candidate's sentences cost 5 ms a question).
-            kth = float(np.sort(total)[::-1][min(k, len(total)) - 1])
+            m = min(k, len(total))
+            kth = float(np.partition(total, -m)[-m])  # the k-th best total, without a full sort
             for j in np.flatnonzero(total >= kth - sum(w for w, _ in bonuses)):
                 total[j] += sum(w for w, holds in bonuses if holds(int(at[j])))
         return {int(i): float(t) for i, t in zip(at, total, strict=True)}, by_sentence

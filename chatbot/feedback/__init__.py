@@ -4,6 +4,7 @@ Beside the pipeline: written by the chat, read by the staff page and `chatbot fe
 
 - `records`: what is kept (`FeedbackRecord`, `GapRecord`, `GapCount`), checked when made.
 - `store`: the SQLite store (`FeedbackStore`) and where its file lives.
+- `limits`: how many votes and gaps one client may store a minute (`ClientLimits`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import TYPE_CHECKING
 from chatbot.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from chatbot.feedback.limits import ClientLimits
     from chatbot.feedback.records import FeedbackRecord, GapCount, GapRecord, ShownPassage
     from chatbot.feedback.store import FeedbackStore, default_data_dir
 
 _EXPORTS = {
+    "ClientLimits": ".limits",
     "FeedbackRecord": ".records",
     "FeedbackStore": ".store",
     "GapCount": ".records",
@@ -24,5 +27,13 @@ _EXPORTS = {
     "ShownPassage": ".records",
     "default_data_dir": ".store",
 }
-__all__ = ["FeedbackRecord", "FeedbackStore", "GapCount", "GapRecord", "ShownPassage", "default_data_dir"]
+__all__ = [
+    "ClientLimits",
+    "FeedbackRecord",
+    "FeedbackStore",
+    "GapCount",
+    "GapRecord",
+    "ShownPassage",
+    "default_data_dir",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

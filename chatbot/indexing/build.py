@@ -25,7 +25,7 @@ from chatbot.corpus.files import (
     load_synonyms,
     scan_corpus,
 )
-from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError
+from chatbot.errors import ChatbotError, CorpusError, IndexCorruptError, IndexMissingError, PublishError
 from chatbot.indexing.changes import Catalog, Plan, make_catalog, plan
 from chatbot.indexing.chunking import Chunk, ChunkSettings, chunk_document
 from chatbot.indexing.embedding import Embedder
@@ -40,6 +40,7 @@ from chatbot.indexing.store import (
     StoredIndex,
     build_lock,
     check_build,
+    is_published,
     load_build,
     load_vectors,
     read_catalog,
@@ -192,6 +193,11 @@ def build_index(
     When the index was built from this very corpus, model and settings nothing is done (the
     report says `up_to_date`), unless `force`.
     """
+    if is_published(index_dir):
+        raise PublishError(
+            f"{index_dir}/ is a published index, which replicas serve: build into a local folder and "
+            f"publish it with: chatbot index --index LOCAL --publish {index_dir}"
+        )
     started = time.perf_counter()
     digest = corpus_hash(corpus_dir)  # fails on a missing corpus before anything is created
     current = None if force else _up_to_date(index_dir, corpus_dir, digest, embedder, settings, options)
@@ -308,6 +314,21 @@ def open_index(
     learns their index broke.
     """
     manifest = read_manifest(index_dir)
+    if is_published(index_dir):
+        # Served as published, whatever this machine's corpus holds: its publisher builds it.
+        if manifest is None:
+            raise IndexMissingError(
+                f"Nothing is published in {index_dir}/ yet. Publish a build with: "
+                f"chatbot index --index LOCAL --publish {index_dir}"
+            )
+        if manifest.model_id != embedder.model_id:
+            raise IndexCorruptError(
+                f"The index published in {index_dir}/ was built with {manifest.model_id}, this "
+                f"replica embeds questions with {embedder.model_id}: serve it with the same model."
+            )
+        stored = load_build(index_dir, manifest)
+        _check_model(stored, embedder, index_dir)
+        return stored
     if manifest is None:
         log.info("no index in %s/: building it from %s/", index_dir, corpus_dir)
         manifest = build_index(corpus_dir, index_dir, embedder, settings, progress=progress).manifest
@@ -317,9 +338,13 @@ def open_index(
             log.info("rebuilding the index in %s/: %s", index_dir, reason)
             manifest = build_index(corpus_dir, index_dir, embedder, settings, progress=progress).manifest
     stored = load_build(index_dir, manifest)
+    _check_model(stored, embedder, index_dir)
+    return stored
+
+
+def _check_model(stored: StoredIndex, embedder: Embedder, index_dir: Path) -> None:
     if stored.manifest.dim != embedder.dim:
         raise IndexCorruptError(
             f"The index in {index_dir}/ has {stored.manifest.dim}-d vectors, "
             f"the model makes {embedder.dim}-d ones. Rebuild it with: chatbot index"
         )
-    return stored

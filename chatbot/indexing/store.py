@@ -7,6 +7,9 @@ which tell the next build what changed without loading this one). A build is wri
 fresh folder first and the manifest is replaced last, by atomic rename, so a reader (or a build
 killed at any moment) always sees either the old index or the new one, never half of one. Old
 builds are pruned, but the previous one is kept: a running app may still be reading it.
+
+`publish_build` copies a build into a shared folder the same way (whole, then the manifest), for
+replicas on several machines to serve; such a folder is marked `PUBLISHED` and never built in.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from chatbot.corpus.files import Provenance, SynonymFile
-from chatbot.errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from chatbot.errors import IndexBusyError, IndexCorruptError, IndexMissingError, PublishError
 from chatbot.indexing.chunking import Chunk
 from chatbot.indexing.vectors import VectorIndex, load_dense
 
@@ -174,10 +177,7 @@ def write_build(
     keys: Sequence[str] | None = None,
 ) -> Manifest:
     """Write a complete build folder, then switch the manifest to it. Call under build_lock."""
-    try:
-        previous = read_manifest(index_dir)
-    except IndexCorruptError:
-        previous = None
+    previous = read_manifest_quietly(index_dir)
 
     builds = index_dir / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
@@ -219,6 +219,83 @@ def write_build(
     _write_atomic(index_dir / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
     prune_builds(index_dir, keep=[manifest.build_id] + ([previous.build_id] if previous else []))
     return manifest
+
+
+PUBLISHED = "PUBLISHED"  # marks a folder that `chatbot index --publish` writes and replicas serve
+
+
+def read_manifest_quietly(index_dir: Path) -> Manifest | None:
+    """The manifest, or None when there is none or it cannot be read."""
+    try:
+        return read_manifest(index_dir)
+    except IndexCorruptError:
+        return None
+
+
+def is_published(index_dir: Path) -> bool:
+    """Whether the folder is a published index: replicas serve it as it is and never build in it
+    (its publisher does), so a replica with another corpus cannot overwrite the shared build."""
+    return (index_dir / PUBLISHED).is_file()
+
+
+def publish_build(index_dir: Path, target: Path) -> tuple[Manifest, bool]:
+    """Copy the current build of `index_dir` into `target` (a shared folder: NFS, a mounted
+    bucket), then switch `target`'s manifest to it: (the manifest published, whether anything
+    was copied).
+
+    The build is copied into a hidden folder and each file synced, its sizes checked against the
+    manifest, then renamed into place; the manifest is replaced last, atomically, as a build
+    does. A replica following `target` (`answering.live`) therefore loads the new build whole
+    or keeps the old one: a copy cut short (a full disk, a killed publisher) is never named, and
+    the next publish removes it. The build before stays, for replicas still reading it.
+    """
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        raise IndexMissingError(
+            f"No index in {index_dir}/ to publish. Build one with: chatbot index --index {index_dir}"
+        )
+    source = check_build(index_dir, manifest)
+    if target.resolve() == index_dir.resolve():
+        raise PublishError(f"--publish {target} is the index folder itself; name the shared folder instead.")
+    if read_manifest_quietly(target) is not None and not is_published(target):
+        raise PublishError(
+            f"{target}/ holds an index built there, not a published one; publish to an empty "
+            "folder or to one written by --publish."
+        )
+    with build_lock(target):
+        (target / PUBLISHED).write_text(
+            "Written by `chatbot index --publish`; replicas serve it with `chatbot serve --index`.\n",
+            encoding="utf-8",
+        )
+        current = read_manifest_quietly(target)
+        if current is not None and current.build_id == manifest.build_id:
+            try:
+                check_build(target, current)
+                return current, False
+            except IndexCorruptError:
+                pass  # the same build, damaged there: copy it again
+        builds = target / BUILDS
+        builds.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=builds, prefix=f".{manifest.build_id}."))
+        try:
+            for name in manifest.files:
+                with open(source / name, "rb") as src, open(tmp / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                if (tmp / name).stat().st_size != manifest.files[name]:
+                    raise _corrupt(target, f"{name} copied short")
+            final = builds / manifest.build_id
+            if final.exists():
+                shutil.rmtree(final)  # a damaged copy of this build, from an earlier publish
+            os.replace(tmp, final)
+            _fsync_dir(builds)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _write_atomic(target / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
+        prune_builds(target, keep=[manifest.build_id] + ([current.build_id] if current else []))
+    return manifest, True
 
 
 def prune_builds(index_dir: Path, keep: Collection[str]) -> None:

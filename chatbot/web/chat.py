@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +24,9 @@ import gradio as gr  # noqa: E402
 from chatbot.answering.answer import Passage  # noqa: E402
 from chatbot.answering.answerer import Answerer  # noqa: E402
 from chatbot.errors import ChatbotError  # noqa: E402
-from chatbot.feedback.records import FeedbackRecord, utc_now  # noqa: E402
+from chatbot.feedback.limits import Client, ClientLimits  # noqa: E402
+from chatbot.feedback.records import MAX_COMMENT_CHARS, FeedbackRecord, utc_now  # noqa: E402
+from chatbot.feedback.records import REASONS as REASON_CODES  # noqa: E402
 from chatbot.feedback.store import FeedbackStore  # noqa: E402
 from chatbot.present import (  # noqa: E402
     DISCLAIMER,
@@ -37,8 +38,16 @@ from chatbot.present import (  # noqa: E402
 from chatbot.question.cleaning import MAX_QUESTION_CHARS, clean_question  # noqa: E402
 from chatbot.web.article import ARTICLE_PATH, article_url, section_anchor  # noqa: E402
 from chatbot.web.chat_assets import CSS, HEAD  # noqa: E402
-from chatbot.web.conversation import Turn, feedback_record, find_turn, gap_record, vote_of  # noqa: E402
-from chatbot.web.downloads import private_folder  # noqa: E402
+from chatbot.web.conversation import (  # noqa: E402
+    COMMENT_CUT,
+    Turn,
+    comment_of,
+    feedback_record,
+    find_turn,
+    gap_record,
+    vote_of,
+)
+from chatbot.web.downloads import private_file, private_folder  # noqa: E402
 from chatbot.web.transcript import FILENAME, transcript_markdown  # noqa: E402
 
 log = logging.getLogger("chatbot.app")
@@ -63,6 +72,7 @@ REASONS = [
 ]
 THANKS = "Thank you: your feedback helps the support team improve the answers."
 NOT_SAVED = "Sorry, your feedback could not be saved just now; the chat still works."
+TOO_MANY = "You have sent many votes in a minute: this one was not saved. Please wait a little."
 SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
 SHORTENED = f"*Your message was long: only its first {MAX_QUESTION_CHARS:,} characters were searched.*"
 # Fonts from the system: the default theme's web fonts are remote, which the CSP blocks.
@@ -129,6 +139,8 @@ def respond(
     history: list[ChatMessage] | None,
     turns: list[Turn] | None = None,
     store: FeedbackStore | None = None,
+    client: Client | None = None,
+    limits: ClientLimits | None = None,
 ) -> tuple[str, list[ChatMessage], list[Turn]]:
     """One turn: the question, the answer with linked citations, and a collapsed Sources block.
 
@@ -177,25 +189,61 @@ def respond(
     shown = Turn(question, tuple(earlier), answer, build_id, first, len(history) + len(turn) - 1)
     gap = gap_record(shown)
     if gap is not None and store is not None:
-        store.record_gap(gap)  # a failure is logged by the store; the answer is shown anyway
+        # Over the client's limit the gap is not stored (logged at most once a minute per client);
+        # the answer is shown anyway, as on a store failure.
+        if limits is None or client is None or limits.gaps.allow(client):
+            store.record_gap(gap)  # a failure is logged by the store
+        elif limits.notices.allow(Client("", client.address or client.session)):
+            log.warning("content gaps from %s over the limit are not stored", client.address or "a client")
     return "", history + turn, [*turns, shown]
 
 
+def client_of(request: Any) -> Client:
+    """The chat session and address of a Gradio request (a direct call has neither)."""
+    host = getattr(getattr(request, "client", None), "host", None)
+    return Client(str(getattr(request, "session_hash", None) or ""), str(host or ""))
+
+
 def record_vote(
-    store: FeedbackStore | None, shown: list[Turn] | None, message_index: Any, liked: Any
+    store: FeedbackStore | None,
+    shown: list[Turn] | None,
+    message_index: Any,
+    liked: Any,
+    client: Client | None = None,
+    limits: ClientLimits | None = None,
 ) -> tuple[FeedbackRecord | None, bool, str]:
     """A like or dislike on an answer: (the record a reason may be added to, whether to ask for
-    one, the status line). A store that cannot be written is logged there and said here."""
+    one, the status line). A store that cannot be written is logged there and said here; a vote
+    over the client's limit is not stored, and said too. A new vote on the same answer replaces
+    the old one (the turn's vote id)."""
     turn = find_turn(shown or [], message_index)
     vote = vote_of(liked)
     if turn is None or vote is None or store is None:  # a withdrawn vote, or not an answer
         return None, False, ""
+    if limits is not None and client is not None and not limits.votes.allow(client):
+        return None, False, TOO_MANY
     record = feedback_record(turn, vote)
     if not store.record_feedback(record):
         return None, False, NOT_SAVED
     if vote == "dislike":
         return record, True, ""
     return None, False, THANKS
+
+
+def record_reason(store: FeedbackStore | None, record: FeedbackRecord | None, why: Any, typed: Any) -> str:
+    """The reason and comment given after a dislike, attached to its vote: the status line.
+
+    Whatever arrives (a reason not offered, a 10 MB comment, no text at all from a malformed
+    call), the patient gets a line, never an error: an unknown reason is "other", a long comment
+    is cut to its bound and the cut said."""
+    if record is None:
+        return ""
+    comment, cut = comment_of(typed)
+    reason = why if why in REASON_CODES else None
+    wanted = store is not None and bool(reason or comment.strip())
+    if wanted and store is not None and not store.add_reason(record, reason or "other", comment):
+        return NOT_SAVED
+    return f"{THANKS} {COMMENT_CUT}" if cut else THANKS
 
 
 def queue_settings(cpus: int | None = None) -> dict[str, int]:
@@ -224,9 +272,7 @@ class Transcripts:
             shutil.rmtree(Path(previous).parent, ignore_errors=True)
         if not turns:
             return None
-        path = Path(tempfile.mkdtemp(dir=self.folder)) / FILENAME
-        path.write_text(transcript_markdown(turns, utc_now()), encoding="utf-8")
-        return str(path)
+        return str(private_file(self.folder, FILENAME, transcript_markdown(turns, utc_now())))
 
 
 def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks:
@@ -237,6 +283,7 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
     the order a patient meets it; the logic it calls (`respond`, `record_vote`) lives apart.
     """
     transcripts = Transcripts()
+    limits = ClientLimits.default()  # per server: every session's votes and gaps
     with gr.Blocks(title="Refractory myeloma questions", delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# Questions about refractory myeloma")
         gr.Markdown(NOTICE, elem_id="notice")
@@ -257,7 +304,12 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
         # Right under the answers (where Like and Dislike are), not below the question box.
         with gr.Group(visible=False, elem_id="reason-panel") as reason_panel:
             reason = gr.Radio(REASONS, label="What was wrong with this answer? (optional)", elem_id="reason")
-            comment = gr.Textbox(label="Anything else? (optional)", elem_id="reason-comment", max_lines=3)
+            comment = gr.Textbox(
+                label="Anything else? (optional)",
+                elem_id="reason-comment",
+                max_lines=3,
+                max_length=MAX_COMMENT_CHARS,  # the browser's bound; the server cuts too
+            )
             with gr.Row():
                 reason_send = gr.Button("Send", elem_id="reason-send", size="sm")
                 reason_skip = gr.Button("No thanks", elem_id="reason-skip", size="sm")
@@ -275,26 +327,30 @@ def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks
             clear = gr.Button("Clear conversation", elem_id="clear")
             download = gr.DownloadButton(download_label(0), elem_id="download", interactive=False)
 
-        def on_submit(message: str, history: list[ChatMessage], shown: list[Turn]) -> tuple[Any, ...]:
-            return respond(engine, message, history, shown, store)
+        def on_submit(
+            message: str, history: list[ChatMessage], shown: list[Turn], request: gr.Request
+        ) -> tuple[Any, ...]:
+            return respond(engine, message, history, shown, store, client_of(request), limits)
 
-        def on_example(evt: gr.SelectData, history: list[ChatMessage], shown: list[Turn]) -> tuple[Any, ...]:
+        def on_example(
+            evt: gr.SelectData, history: list[ChatMessage], shown: list[Turn], request: gr.Request
+        ) -> tuple[Any, ...]:
             value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-            return respond(engine, str(value.get("text", "")), history, shown, store)
+            text = str(value.get("text", ""))
+            return respond(engine, text, history, shown, store, client_of(request), limits)
 
         def after_turn(shown: list[Turn], previous: str | None) -> tuple[Any, ...]:
             path = transcripts.write(shown, previous)
             button = gr.DownloadButton(download_label(len(shown)), value=path, interactive=path is not None)
             return button, path, None, gr.Group(visible=False), ""
 
-        def on_like(evt: gr.LikeData, shown: list[Turn]) -> tuple[Any, ...]:
-            record, ask_reason, status = record_vote(store, shown, evt.index, evt.liked)
+        def on_like(evt: gr.LikeData, shown: list[Turn], request: gr.Request) -> tuple[Any, ...]:
+            vote = record_vote(store, shown, evt.index, evt.liked, client_of(request), limits)
+            record, ask_reason, status = vote
             return record, gr.Group(visible=ask_reason), status
 
         def on_reason(record: FeedbackRecord | None, why: str | None, more: str) -> tuple[Any, ...]:
-            if record is not None and store is not None and (why or more.strip()):
-                store.add_reason(record, why or "other", more)
-            return None, gr.Group(visible=False), None, "", THANKS if record is not None else ""
+            return None, gr.Group(visible=False), None, "", record_reason(store, record, why, more)
 
         chat_io = ([question, chatbot, turns], [question, chatbot, turns])
         after_io = ([turns, last_file], [download, last_file, voted, reason_panel, status])

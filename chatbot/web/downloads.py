@@ -1,4 +1,8 @@
-"""Private temporary folders for files the app offers for download (transcripts, staff exports).
+"""Private temporary folders for files the app offers for download (a conversation's transcript).
+
+Only the server's user can read them: folders 0700, files 0600, whatever the umask (a patient's
+questions must not be readable by every account on the machine). Staff exports are never files:
+they are computed for each request behind the staff password (`chatbot.web.staff_exports`).
 
 Each folder is removed when the server exits. A server stopped by SIGTERM (how a service manager
 stops it) exits through `serve`'s handler, so that removal runs; a server killed outright (SIGKILL,
@@ -33,9 +37,24 @@ def _remove_orphans(prefix: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+# Folders of kinds no longer made, removed by any server's start: staff exports were files in
+# these before they were computed per request, patients' words included.
+RETIRED_PREFIXES = ("chatbot-staff-exports-",)
+
+
 def private_folder(prefix: str) -> Path:
     """A new folder only this user can read (`prefix` + process id), removed at exit."""
-    _remove_orphans(prefix)
-    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    for kind in (prefix, *RETIRED_PREFIXES):
+        _remove_orphans(kind)
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))  # mkdtemp: 0700
     atexit.register(shutil.rmtree, folder, True)
     return folder
+
+
+def private_file(folder: Path, name: str, text: str) -> Path:
+    """`text` as `name` in a new subfolder of `folder` (0700), the file 0600: each download gets a
+    path of its own, which Gradio copies into its cache."""
+    path = Path(tempfile.mkdtemp(dir=folder)) / name
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import html
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from chatbot.answering.answer import Answer, Passage
 from chatbot.answering.answerer import Answerer
 from chatbot.answering.passages import choose
-from chatbot.feedback.records import FeedbackRecord, GapCount
-from chatbot.feedback.store import FeedbackStore
+from chatbot.feedback.records import FeedbackRecord, GapCount, bounded
 from chatbot.present import escape_markdown, short_section
 from chatbot.question.answer_kinds import BY_NAME
 from chatbot.question.cleaning import clean_question
@@ -59,6 +56,9 @@ FEEDBACK_COLUMNS = (
     "build",
 )
 GAP_COLUMNS = ("times asked", "question (latest wording)", "last asked (UTC)")
+# A table cell holds at most this much (the export keeps every character): a page of a hundred
+# rows stays quick to send and draw whatever a row holds.
+MAX_CELL_CHARS = 1_000
 Row = list[Any]
 
 
@@ -212,6 +212,10 @@ def _when(time: str) -> str:
     return time[:19].replace("T", " ")
 
 
+def _cell(text: str) -> str:
+    return bounded(text, MAX_CELL_CHARS)[0]
+
+
 def feedback_rows(records: Sequence[FeedbackRecord]) -> list[Row]:
     """Recent votes, most recent first, one row each."""
     return [
@@ -219,10 +223,10 @@ def feedback_rows(records: Sequence[FeedbackRecord]) -> list[Row]:
             _when(r.time),
             r.vote,
             r.reason or "",
-            r.comment or "",
-            r.question,
-            " → ".join(r.history),
-            "; ".join(short_section(p.section) for p in r.passages),
+            _cell(r.comment or ""),
+            _cell(r.question),
+            _cell(" → ".join(r.history)),
+            _cell("; ".join(short_section(p.section) for p in r.passages)),
             r.index_build,
         ]
         for r in records
@@ -266,23 +270,10 @@ def gap_report(counts: Sequence[GapCount]) -> GapReport:
         if kind:
             left_out[kind] += 1
         else:
-            rows.append([g.count, g.question, _when(g.last_time)])
+            rows.append([g.count, _cell(g.question), _when(g.last_time)])
     return GapReport(rows, left_out)
 
 
 def gap_rows(counts: Sequence[GapCount]) -> list[Row]:
     """The content-gap report's rows (`gap_report`)."""
     return gap_report(counts).rows
-
-
-def export_file(
-    store: FeedbackStore,
-    kind: Literal["feedback", "gaps"],
-    fmt: Literal["csv", "jsonl"] = "csv",
-    folder: Path | None = None,
-) -> Path:
-    """Write an export to a fresh private folder and return its path (for a download button)."""
-    out = Path(tempfile.mkdtemp(prefix="chatbot-export-", dir=folder)) / f"{kind}.{fmt}"
-    with open(out, "w", encoding="utf-8", newline="") as fh:
-        store.export(kind, fmt, fh)
-    return out

@@ -2,38 +2,37 @@
 
 Being a separate Blocks, none of its components or data are ever part of the patient page;
 `chatbot.web.server` mounts it behind its own password, with `staff_mount_options` (its own theme
-and CSS). All logic lives in `chatbot.web.staff`.
+and CSS). All logic lives in `chatbot.web.staff`. The exports are links to
+`chatbot.web.staff_exports`, computed per request behind the same password: a file returned to a
+Gradio component would be copied into a cache the patient app serves.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
-from pathlib import Path
 from typing import Any, Literal
 
 import gradio as gr
 import pandas as pd
 
 from chatbot.answering.answerer import Answerer
+from chatbot.errors import FeedbackStoreError
 from chatbot.feedback.store import FeedbackStore
-from chatbot.web.downloads import private_folder
+from chatbot.present import escape_markdown
 from chatbot.web.staff import (
     CANDIDATE_COLUMNS,
     FEEDBACK_COLUMNS,
     GAP_COLUMNS,
     HTML_COLUMN,
     PASSAGE_COLUMNS,
-    export_file,
     feedback_rows,
     gap_report,
     inspect_question,
     inspection_markdown,
     parse_history,
 )
+from chatbot.web.staff_exports import export_link
 
 RECENT = 100
-KEEP_EXPORTS_SECONDS = 600  # long enough for Gradio to copy a file into its cache
 
 # Colours with text at 4.5:1 or more on their background (WCAG AA), light and dark: Gradio's
 # default primary button (white on orange-500, about 2.8:1) and its subdued grey text fall short.
@@ -89,10 +88,24 @@ def staff_mount_options() -> dict[str, Any]:
     return {"theme": STAFF_THEME, "css": STAFF_CSS, "head": None}
 
 
-def _prune(folder: Path) -> None:
-    for old in folder.iterdir():
-        if time.time() - old.stat().st_mtime > KEEP_EXPORTS_SECONDS:
-            shutil.rmtree(old, ignore_errors=True)
+def store_line(problem: str | None) -> str:
+    """The line above the tables when the feedback store cannot be used (else nothing)."""
+    if not problem:
+        return ""
+    return f"**The feedback store cannot be used, so these tables are empty.** {escape_markdown(problem)}"
+
+
+def _export_links(kind: str, what: str) -> None:
+    """Links to the exports of `kind` (computed when followed, behind the staff password)."""
+    with gr.Row():
+        for fmt, label in (("csv", "CSV"), ("jsonl", "JSON lines")):
+            gr.Button(
+                f"Export {what} ({label})",
+                link=export_link(f"{kind}.{fmt}"),
+                elem_id=f"staff-{kind}-export" + ("" if fmt == "csv" else "-jsonl"),
+                size="sm",
+                scale=0,
+            )
 
 
 def _frame(rows: list[list[Any]], columns: tuple[str, ...]) -> pd.DataFrame:
@@ -135,11 +148,12 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
     its event wiring must see the components it connects. Read top to bottom, it is the page's
     three tabs in order; what they show is computed in `chatbot.web.staff`.
     """
-    exports = private_folder("chatbot-staff-exports-")
+    store.check()  # at start: a damaged file is said in the log, in one line with its fix
     with gr.Blocks(title="Staff review: refractory myeloma chat", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "# Staff review\nWhat patients asked, what they were shown and why, and what they thought."
         )
+        store_status = gr.Markdown(elem_id="staff-store-status")
         with gr.Tabs() as tabs:
             with gr.Tab("Check a question", id="check"):
                 with gr.Row():
@@ -168,7 +182,7 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
                     wrap=True,
                     column_widths=FEEDBACK_WIDTHS,
                 )
-                feedback_export = gr.DownloadButton("Export feedback (CSV)", elem_id="staff-feedback-export")
+                _export_links("feedback", "feedback")
             with gr.Tab("Content gaps", id="gaps"):
                 gr.Markdown(
                     "Questions the article did not answer confidently, grouped by wording, most asked "
@@ -184,7 +198,7 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
                     column_widths=GAP_WIDTHS,
                 )
                 gaps_note = gr.Markdown(elem_id="staff-gaps-note")
-                gaps_export = gr.DownloadButton("Export content gaps (CSV)", elem_id="staff-gaps-export")
+                _export_links("gaps", "content gaps")
         refresh = gr.Button("Refresh tables", elem_id="staff-refresh")
 
         def on_check(q: str, h: str) -> tuple[Any, ...]:
@@ -196,14 +210,18 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
             )
 
         def on_refresh() -> tuple[Any, ...]:
-            _prune(exports)
-            report = gap_report(store.gap_counts(RECENT))
+            # Said on the page, not only in the log: staff are who would notice a broken store.
+            problem = store.problem()
+            try:
+                votes = store.recent_feedback(RECENT) if problem is None else []
+                report = gap_report(store.gap_counts(RECENT) if problem is None else [])
+            except FeedbackStoreError as exc:
+                problem, votes, report = str(exc), [], gap_report([])
             return (
-                _frame(feedback_rows(store.recent_feedback(RECENT)), FEEDBACK_COLUMNS),
+                _frame(feedback_rows(votes), FEEDBACK_COLUMNS),
                 _frame(report.rows, GAP_COLUMNS),
                 report.note(),
-                str(export_file(store, "feedback", folder=exports)),
-                str(export_file(store, "gaps", folder=exports)),
+                store_line(problem),
             )
 
         def on_pick(evt: gr.SelectData) -> tuple[Any, ...]:
@@ -221,7 +239,7 @@ def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
         checked = [summary, shown, candidates]
         check.click(on_check, [question, history], checked, **private)
         question.submit(on_check, [question, history], checked, **private)
-        tables = [feedback, gaps, gaps_note, feedback_export, gaps_export]
+        tables = [feedback, gaps, gaps_note, store_status]
         refresh.click(on_refresh, None, tables, **private)
         demo.load(on_refresh, None, tables, **private)
         picked = [tabs, question, history, *checked]

@@ -15,6 +15,8 @@ On an index it can serve: what happens at start when the index or the corpus is 
   with the fix (`error: ...`, exit 1).
 - While the app runs, a new build that cannot be loaded leaves the current one serving, with a
   warning (`chatbot.answering.live`).
+- A published index (`chatbot index --publish DIR`, served by replicas with `--index DIR`) is
+  served as it is: never rebuilt from this machine's corpus, damaged or not (its publisher owns it).
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ def open_for_serving(
 ) -> StoredIndex:
     """The index to serve: opened as `chatbot ask` would, or rebuilt, or kept (see the module doc)."""
     from chatbot.indexing.build import build_index, open_index
-    from chatbot.indexing.store import load_build
+    from chatbot.indexing.store import is_published, load_build
 
+    if is_published(index_dir):  # a replica of a published build: served as it is, never rebuilt
+        return open_index(corpus_dir, index_dir, embedder, progress=progress)
     try:
         return open_index(corpus_dir, index_dir, embedder, progress=progress)
     except IndexCorruptError as exc:

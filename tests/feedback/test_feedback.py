@@ -255,6 +255,7 @@ def test_export_feedback_csv_parses_back(tmp_path: Path) -> None:
             reason=r["reason"] or None,
             comment=r["comment"] or None,
             time=r["time"],
+            vote_id=r["vote_id"],
         )
         for r in rows
     ]
@@ -384,7 +385,7 @@ def test_full_disk_returns_false_and_logs_and_leaves_no_partial_row(
     path = tmp_path / DB_FILENAME
     assert FeedbackStore(path).record_feedback(fb("kept"))
     with caplog.at_level(logging.ERROR, logger="chatbot.feedback"):
-        assert _TinyStore(path).record_feedback(fb("x" * 50_000)) is False
+        assert _TinyStore(path).record_feedback(fb(history=("x" * 5_000,) * 10)) is False
     assert "full" in failure_logs(caplog)[0].getMessage()
     assert count_rows(path, "feedback") == 1
 
@@ -401,5 +402,5 @@ def test_newer_schema_is_refused_with_a_fix(tmp_path: Path, caplog: pytest.LogCa
 def test_unreadable_file_raises_store_error_on_read(tmp_path: Path) -> None:
     path = tmp_path / DB_FILENAME
     path.write_text("this is not a database")
-    with pytest.raises(FeedbackStoreError, match="CHATBOT_DATA_DIR"):
+    with pytest.raises(FeedbackStoreError, match=r"not a database\); move it aside \(mv "):
         FeedbackStore(path).recent_feedback()

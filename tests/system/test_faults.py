@@ -327,4 +327,5 @@ def test_a_vote_is_thanked_when_it_is_saved(fake_engine: Engine, tmp_path: Path)
     )
     record, ask_reason, _ = chatbot.web.chat.record_vote(store, turns, turns[0].first_message, False)
     assert record is not None and ask_reason
-    assert [r.vote for r in store.recent_feedback()] == ["dislike", "like"]
+    # one vote per answer: the dislike replaces the like
+    assert [r.vote for r in store.recent_feedback()] == ["dislike"]

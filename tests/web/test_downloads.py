@@ -1,4 +1,4 @@
-"""Download folders (transcripts, staff exports) never outlive the server that made them.
+"""Download folders (transcripts) never outlive the server that made them, and are private.
 
 A server stopped by SIGTERM removes its own; one killed outright leaves them, and the next server
 to start removes them. The last test runs a real `chatbot serve` (the real model, a one-page
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from webserver import serve_process
 
-from chatbot.web.downloads import private_folder
+from chatbot.web.downloads import private_file, private_folder
 
 PREFIX = "chatbot-transcripts-"
 
@@ -41,20 +41,34 @@ def test_a_folder_is_private_and_named_for_its_process(tmp: Path) -> None:
     assert folder.stat().st_mode & 0o777 == 0o700
 
 
+def test_a_file_offered_for_download_is_private(tmp: Path) -> None:
+    before = os.umask(0o022)  # the usual umask: a plain write would make it 0644
+    try:
+        path = private_file(private_folder(PREFIX), "conversation.md", "a patient's questions")
+    finally:
+        os.umask(before)
+    assert path.read_text(encoding="utf-8") == "a patient's questions"
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert private_file(path.parent.parent, "conversation.md", "next").parent != path.parent
+
+
 def test_folders_of_exited_servers_are_removed_and_live_ones_kept(tmp: Path) -> None:
     orphan = tmp / f"{PREFIX}{dead_pid()}-abc"
     (orphan / "x").mkdir(parents=True)
     (orphan / "x" / "conversation.md").write_text("a patient's questions", encoding="utf-8")
     live = tmp / f"{PREFIX}{os.getppid()}-def"  # the test runner's parent is running
     live.mkdir()
-    other_kind = tmp / f"chatbot-staff-exports-{dead_pid()}-ghi"  # cleaned by its own kind's start
+    other_kind = tmp / f"chatbot-other-{dead_pid()}-ghi"  # cleaned by its own kind's start
     other_kind.mkdir()
+    retired = tmp / f"chatbot-staff-exports-{dead_pid()}-jkl"  # staff exports of an older version
+    (retired / "x").mkdir(parents=True)
+    (retired / "x" / "gaps.csv").write_text("patients' questions", encoding="utf-8")
     unnamed = tmp / f"{PREFIX}abcdefgh"  # not named for a process: not ours to judge
     unnamed.mkdir()
 
     private_folder(PREFIX)
 
-    assert not orphan.exists()
+    assert not orphan.exists() and not retired.exists()
     assert live.is_dir() and other_kind.is_dir() and unnamed.is_dir()
 
 

@@ -113,7 +113,12 @@ def test_exposure_needs_a_password() -> None:
     WebSettings(host="localhost").check()
     with pytest.raises(ExposureError, match=r"refusing to serve on 0\.0\.0\.0 without a password.*--auth"):
         WebSettings(host="0.0.0.0").check()
-    WebSettings(host="0.0.0.0", auth=parse_credentials("a:b", "x")).check()
+    WebSettings(host="0.0.0.0", auth=parse_credentials("a:twelve-chars", "x")).check()
+    # A short password is refused at start, naming the fix (the gate only slows guessing).
+    with pytest.raises(ChatbotError, match=r"site password is 3 characters: use at least 12 .*--auth-file"):
+        WebSettings(host="0.0.0.0", auth=parse_credentials("a:abc", "x")).check()
+    with pytest.raises(ChatbotError, match=r"staff password is 1 characters.*--staff-password-file"):
+        WebSettings(staff_password="x").check()
     assert is_loopback("127.0.0.5") and is_loopback("::1") and not is_loopback("192.168.1.4")
     assert not WebSettings(host="10.0.0.1").staff_enabled
     assert WebSettings(host="10.0.0.1", staff_password="x").staff_enabled
@@ -162,7 +167,11 @@ def test_serve_binds_loopback_by_default(
 
 
 def test_serve_refuses_an_address_it_cannot_use_before_loading_the_model(
-    fake_model: Any, tmp_path: Path, corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+    fake_model: Any,
+    tmp_path: Path,
+    corpus_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     paths = ["--corpus", str(corpus_dir), "--index", str(tmp_path / "index"), "--data", str(tmp_path)]
     with socket.socket() as taken:
@@ -177,7 +186,8 @@ def test_serve_refuses_an_address_it_cannot_use_before_loading_the_model(
     )
     assert not (tmp_path / "index").exists()  # refused before the index was built or the model loaded
 
-    assert main(["serve", *paths, "--host", "no-such-host.invalid", "--auth", "a:b"]) == 1
+    monkeypatch.setenv("CHATBOT_AUTH", "a:long-enough-pw")  # --auth would add its `ps` warning
+    assert main(["serve", *paths, "--host", "no-such-host.invalid"]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: cannot serve on no-such-host.invalid:7860 (") and "--host" in line
 

@@ -8,6 +8,7 @@ import csv
 import html
 import io
 import json
+import logging
 import re
 import sqlite3
 from pathlib import Path
@@ -18,8 +19,17 @@ from webserver import fake_engine_for
 
 import chatbot.web.chat
 from chatbot.errors import InvalidFeedbackError
-from chatbot.feedback.records import CSV_COLUMNS, FeedbackRecord, GapCount, GapRecord, ShownPassage
+from chatbot.feedback.limits import Client, ClientLimits
+from chatbot.feedback.records import (
+    CSV_COLUMNS,
+    MAX_COMMENT_CHARS,
+    FeedbackRecord,
+    GapCount,
+    GapRecord,
+    ShownPassage,
+)
 from chatbot.feedback.store import DB_FILENAME, SCHEMA_VERSION, FeedbackStore
+from chatbot.web.conversation import COMMENT_CUT
 from chatbot.web.staff import (
     CANDIDATE_COLUMNS,
     CANDIDATES,
@@ -27,7 +37,6 @@ from chatbot.web.staff import (
     GAP_COLUMNS,
     HTML_COLUMN,
     PASSAGE_COLUMNS,
-    export_file,
     feedback_rows,
     gap_alert,
     gap_report,
@@ -37,6 +46,8 @@ from chatbot.web.staff import (
     marked_text,
     parse_history,
 )
+from chatbot.web.staff_exports import export_text
+from chatbot.web.staff_page import build_staff_app, store_line
 
 BIOPSY_Q = "How is a bone marrow biopsy done?"
 URGENT_Q = "I have a fever during chemo, what is refractory myeloma?"  # an urgent card, then passages
@@ -237,14 +248,12 @@ def test_feedback_and_gap_tables(store: FeedbackStore) -> None:
     assert [g[:2] for g in gaps] == [[2, "can i eat GRAPEFRUIT"], [1, "Is coffee ok?"]]
 
 
-def test_exports_are_files_in_a_private_folder(store: FeedbackStore, tmp_path: Path) -> None:
+def test_exports_are_text_made_in_memory(store: FeedbackStore, tmp_path: Path) -> None:
     store.record_gap(GapRecord("Can I eat grapefruit?", (), "grapefruit", "build-1", ("A › B",)))
-    path = export_file(store, "gaps", "csv", folder=tmp_path)
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    rows = list(csv.reader(io.StringIO(export_text(store, "gaps.csv"))))
     assert rows[0][:2] == ["time", "question"] and rows[1][1] == "Can I eat grapefruit?"
-    assert path.parent.parent == tmp_path and oct(path.parent.stat().st_mode & 0o777) == "0o700"
-    path = export_file(store, "feedback", "jsonl", folder=tmp_path)
-    assert path.read_text(encoding="utf-8") == ""  # no votes yet
+    assert export_text(store, "feedback.jsonl") == ""  # no votes yet
+    assert sorted(p.name for p in store.path.parent.iterdir()) == [DB_FILENAME]  # nothing on disk
 
 
 def test_a_reason_is_added_to_the_vote_it_belongs_to(store: FeedbackStore) -> None:
@@ -375,9 +384,92 @@ def test_a_schema_1_database_is_read_as_it_is_and_migrated_on_the_next_write(tmp
     # the next write adds the column, keeps the old rows and stores the card
     assert FeedbackStore(path).record_gap(GapRecord(URGENT_Q, (), "q", "b1", (), alert="urgent"))
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert "alert" in {row[1] for row in db.execute("PRAGMA table_info(gaps)")}
     db.close()
     gaps = FeedbackStore(path).gaps()
     assert [(g.question, g.alert) for g in gaps][0] == (URGENT_Q, "urgent") and len(gaps) == 3
     assert FeedbackStore(path).record_gap(GapRecord("again", (), "q", "b1", ()))  # migrated once only
+
+
+# Staff data protected (issue 18): one row per answer however often it is voted on, spam held by
+# the per-client limits and said, a long comment cut and said, a broken store said on the page.
+
+
+def test_an_answer_voted_on_50_times_in_the_chat_leaves_one_row(
+    fake_engine: Any, store: FeedbackStore
+) -> None:
+    _, history, turns = chatbot.web.chat.respond(fake_engine, "What is refractory myeloma?", [], [], store)
+    _, _, turns = chatbot.web.chat.respond(fake_engine, "How is it treated?", history, turns, store)
+    for n in range(50):
+        chatbot.web.chat.record_vote(store, turns, turns[0].first_message, n % 2 == 0)
+    chatbot.web.chat.record_vote(store, turns, turns[1].first_message, True)
+    votes = store.recent_feedback()
+    assert [(v.question, v.vote) for v in votes] == [
+        ("How is it treated?", "like"),
+        ("What is refractory myeloma?", "dislike"),  # the 50th vote, replacing the 49 before it
+    ]
+    assert votes[1].vote_id == turns[0].vote_id != turns[1].vote_id
+
+
+def test_a_burst_of_votes_over_the_limit_is_not_stored_and_is_said(
+    fake_engine: Any, store: FeedbackStore
+) -> None:
+    limits = ClientLimits.default()
+    client = Client("session-1", "127.0.0.1")
+    turns: list[Any] = []
+    history: list[Any] = []
+    for n in range(40):  # 40 answers, one vote each: every vote a new row, were it not for the limit
+        _, history, turns = chatbot.web.chat.respond(fake_engine, f"What is myeloma {n}?", history, turns)
+    said = [
+        chatbot.web.chat.record_vote(store, turns, t.first_message, True, client, limits)[2] for t in turns
+    ]
+    assert said == [chatbot.web.chat.THANKS] * 30 + [chatbot.web.chat.TOO_MANY] * 10
+    assert len(store.recent_feedback(1000)) == 30
+    assert len({v.vote_id for v in store.recent_feedback(1000)}) == 30
+    assert "not saved" in chatbot.web.chat.TOO_MANY
+
+
+def test_gaps_over_the_limit_are_not_stored_and_logged_once(
+    tmp_path: Path, corpus_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    strict = fake_engine_for(corpus_dir, tmp_path / "strict", baseline=0.0, cover_threshold=5.0)
+    store = FeedbackStore(tmp_path / "gaps" / DB_FILENAME)
+    limits = ClientLimits.default()
+    client = Client("s", "203.0.113.7")
+    with caplog.at_level(logging.WARNING, logger="chatbot.app"):
+        for n in range(70):
+            _, history, _ = chatbot.web.chat.respond(
+                strict, f"banana bread recipe {n}", [], [], store, client, limits
+            )
+            assert history[1]["role"] == "assistant"  # answered every time
+    assert len(store.gaps(1000)) == 60
+    assert [r.getMessage() for r in caplog.records if "over the limit" in r.getMessage()] == [
+        "content gaps from 203.0.113.7 over the limit are not stored"
+    ]
+
+
+def test_a_10_mb_comment_is_cut_stored_and_the_cut_said(fake_engine: Any, store: FeedbackStore) -> None:
+    _, _, turns = chatbot.web.chat.respond(fake_engine, "What is refractory myeloma?", [], [], store)
+    record, ask, _ = chatbot.web.chat.record_vote(store, turns, turns[0].first_message, False)
+    assert record is not None and ask
+    said = chatbot.web.chat.record_reason(store, record, "made-up-reason", "too long " * 1_200_000)
+    assert said == f"{chatbot.web.chat.THANKS} {COMMENT_CUT}"
+    (kept,) = store.recent_feedback()
+    assert kept.reason == "other" and len(kept.comment or "") <= MAX_COMMENT_CHARS
+    # no text at all (a malformed call) is no comment, not an error
+    assert chatbot.web.chat.record_reason(store, record, "not-answered", None) == chatbot.web.chat.THANKS
+    assert store.recent_feedback()[0].reason == "not-answered"
+
+
+def test_the_staff_page_says_when_the_store_cannot_be_used(fake_engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / DB_FILENAME
+    path.write_text("not a database " * 100)
+    demo = build_staff_app(fake_engine, FeedbackStore(path))
+    refresh = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "on_refresh")
+    feedback, gaps, _, line = refresh()
+    assert feedback.empty and gaps.empty
+    assert line.startswith("**The feedback store cannot be used, so these tables are empty.**")
+    assert "move it aside" in line and str(tmp_path) in line.replace("\\", "")
+    path.unlink()  # moved aside: the page is plain again
+    assert refresh()[3] == "" == store_line(None)

@@ -48,7 +48,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def client(engine: Any, folder: Path, **settings: Any) -> TestClient:
-    return TestClient(create_app(engine, WebSettings(data_dir=folder / "data", **settings)))
+    app = create_app(engine, WebSettings(data_dir=folder / "data", **settings))
+    return TestClient(app, base_url="http://127.0.0.1")  # a name the site answers to
 
 
 # 1. /staff and /staff/
