@@ -65,4 +65,11 @@ def axe_violations(page: Any) -> list[tuple[str, int]]:
     # evaluated, not added as a script tag: a page whose CSP forbids inline scripts (the article
     # view) is still checked
     page.evaluate(AXE.read_text(encoding="utf-8"))
+    # colours still fading in (a new message, a hover) would be measured half-way
+    # (only those that end: a spinner runs for ever)
+    page.evaluate(
+        """() => Promise.all(document.getAnimations()
+            .filter(a => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+            .map(a => a.finished.catch(() => null)))"""
+    )
     return [(rule, n) for rule, n in page.evaluate(AXE_RUN)]
