@@ -52,6 +52,12 @@ def _data(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder of the feedback database (default: $CHATBOT_DATA_DIR or data)",
     )
+    parser.add_argument(
+        "--feedback-db",
+        metavar="URL",
+        help="a PostgreSQL database shared by several replicas, postgresql://USER@HOST/DB (or "
+        "CHATBOT_FEEDBACK_DB); default: SQLite in the data folder",
+    )
 
 
 def _positive(text: str) -> int:
@@ -156,6 +162,11 @@ def _serve_command(sub: Subcommands) -> None:
         metavar="PASSWORD",
         help="staff password on the command line (visible in `ps`: prefer --staff-password-file "
         "or CHATBOT_STAFF_PASSWORD)",
+    )
+    p.add_argument(
+        "--replica",
+        metavar="NAME",
+        help="this server's name in its feedback rows (or CHATBOT_REPLICA; default hostname:port)",
     )
     _data(p)
 
@@ -289,6 +300,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auth_file=args.auth_file,
         staff_password_file=args.staff_password_file,
         public_names=tuple(args.public_name),
+        feedback_db=args.feedback_db,
+        replica=args.replica,
     )
     settings.check()  # refuse an exposed, password-less or weakly guarded server before loading the model
     # Still accepted, so that scripts keep working, but said: a password in the arguments is in
@@ -312,21 +325,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     import os
 
-    from chatbot.feedback.store import DB_FILENAME, FeedbackStore, default_data_dir
+    from chatbot.feedback.protocol import open_store
+    from chatbot.web.settings import settings_from
 
-    store = FeedbackStore((args.data or default_data_dir()) / DB_FILENAME)
-    if args.out is None:
-        count = store.export(args.kind, args.format, sys.stdout)
-    else:
-        try:
-            # 0600: patients' words, readable by this user only (a new file; an existing one keeps
-            # its mode, which its owner chose).
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "w", encoding="utf-8", newline="") as fh:
-                count = store.export(args.kind, args.format, fh)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.out}: {exc.strerror}. Pick another --out FILE.") from None
-        log.info("wrote %d %s rows to %s", count, args.kind, args.out)
+    settings = settings_from(data_dir=args.data, feedback_db=args.feedback_db)
+    store = open_store(settings, spool=False)  # reading only: a replica's spool is its own
+    try:
+        if args.out is None:
+            count = store.export(args.kind, args.format, sys.stdout)
+        else:
+            # Read first: an unreachable database leaves no empty file behind.
+            text = io.StringIO(newline="")
+            count = store.export(args.kind, args.format, text)
+            try:
+                # 0600: patients' words, readable by this user only (a new file; an existing one keeps
+                # its mode, which its owner chose).
+                fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with open(fd, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(text.getvalue())
+            except OSError as exc:
+                why = f"cannot write {args.out}: {exc.strerror}. Pick another --out FILE."
+                raise InputError(why) from None
+            log.info("wrote %d %s rows to %s", count, args.kind, args.out)
+    finally:
+        store.close()
     return 0
 
 

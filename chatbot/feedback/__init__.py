@@ -5,6 +5,8 @@ Beside the pipeline: written by the chat, read by the staff page and `chatbot fe
 - `records`: what is kept (`FeedbackRecord`, `GapRecord`, `GapCount`), checked when made.
 - `store`: the SQLite store (`FeedbackStore`) and where its file lives.
 - `limits`: how many votes and gaps one client may store a minute (`ClientLimits`).
+- `protocol`: the seam every store implements (`FeedbackStoreLike`) and `open_store(settings)`.
+- `postgres`: the store shared by several replicas (`PostgresFeedbackStore`), with its local spool.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from chatbot.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from chatbot.feedback.limits import ClientLimits
+    from chatbot.feedback.postgres import PostgresFeedbackStore
+    from chatbot.feedback.protocol import FeedbackStoreLike, open_store
     from chatbot.feedback.records import FeedbackRecord, GapCount, GapRecord, ShownPassage
     from chatbot.feedback.store import FeedbackStore, default_data_dir
 
@@ -22,6 +26,9 @@ _EXPORTS = {
     "ClientLimits": ".limits",
     "FeedbackRecord": ".records",
     "FeedbackStore": ".store",
+    "FeedbackStoreLike": ".protocol",
+    "PostgresFeedbackStore": ".postgres",
+    "open_store": ".protocol",
     "GapCount": ".records",
     "GapRecord": ".records",
     "ShownPassage": ".records",
@@ -31,9 +38,12 @@ __all__ = [
     "ClientLimits",
     "FeedbackRecord",
     "FeedbackStore",
+    "FeedbackStoreLike",
     "GapCount",
     "GapRecord",
+    "PostgresFeedbackStore",
     "ShownPassage",
     "default_data_dir",
+    "open_store",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

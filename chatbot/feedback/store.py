@@ -26,7 +26,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -207,6 +207,14 @@ class FeedbackStore:
         self.busy_timeout = busy_timeout
         # SQLite's mode=ro, for staff tools on a copy: every write fails and logs.
         self.read_only = read_only
+
+    @property
+    def where(self) -> str:
+        """The file, for messages."""
+        return str(self.path)
+
+    def close(self) -> None:
+        """Nothing to close: each call opens and closes its own connection."""
 
     def _connect(self, mode: str) -> sqlite3.Connection:
         uri = f"{self.path.absolute().as_uri()}?mode={'ro' if self.read_only else mode}"
@@ -506,18 +514,28 @@ class FeedbackStore:
         else:
             sql = _select_gaps("ORDER BY id")
             convert = _gap_from_row
-        writer = csv.writer(out) if fmt == "csv" else None
-        if writer is not None:
-            writer.writerow(CSV_COLUMNS[kind])
-        count = 0
-        for row in self._rows(sql):
-            rec = convert(row)
-            if writer is None:
-                out.write(_json(dataclasses.asdict(rec)) + "\n")
-            else:
-                writer.writerow([neutralise(cell) for cell in _csv_cells(rec)])
-            count += 1
-        return count
+        return write_export(kind, fmt, (convert(row) for row in self._rows(sql)), out)
+
+
+def write_export(
+    kind: Literal["feedback", "gaps"],
+    fmt: Literal["csv", "jsonl"],
+    records: Iterable[FeedbackRecord | GapRecord],
+    out: TextIO,
+) -> int:
+    """Write `records` (oldest first) as `export` describes, formulas neutralised in CSV, and
+    return how many: shared by every store, so that each exports exactly alike."""
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS[kind])
+    count = 0
+    for rec in records:
+        if writer is None:
+            out.write(_json(dataclasses.asdict(rec)) + "\n")
+        else:
+            writer.writerow([neutralise(cell) for cell in _csv_cells(rec)])
+        count += 1
+    return count
 
 
 def _feedback_values(rec: FeedbackRecord) -> tuple[Any, ...]:

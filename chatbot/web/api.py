@@ -31,8 +31,8 @@ from starlette.exceptions import HTTPException
 from chatbot.answering.answerer import DEFAULT_TOP_K, Answerer
 from chatbot.errors import ChatbotError, FeedbackStoreError, InputError
 from chatbot.feedback.limits import GAPS, NOTICES, VOTES, Client, RateLimiter
+from chatbot.feedback.protocol import FeedbackStoreLike
 from chatbot.feedback.records import MAX_COMMENT_CHARS, REASONS, AnswerRecord, new_vote_id
-from chatbot.feedback.store import FeedbackStore
 from chatbot.protocol import answer_json, decode_request, request_from
 from chatbot.question.cleaning import MAX_QUESTION_CHARS, clean_question
 from chatbot.web.conversation import Turn, comment_of, feedback_record, gap_record
@@ -181,7 +181,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 
 
 def build_api(
-    engine: Answerer, store: FeedbackStore, limits: ApiLimits | None = None, top_k: int = DEFAULT_TOP_K
+    engine: Answerer, store: FeedbackStoreLike, limits: ApiLimits | None = None, top_k: int = DEFAULT_TOP_K
 ) -> FastAPI:
     """The API as a FastAPI app of its own (its own schema and error handlers), to mount at /api."""
     limits = limits or ApiLimits.default()
@@ -294,7 +294,7 @@ def _question_problem(question: str) -> str | None:
 
 def _answer(
     engine: Answerer,
-    store: FeedbackStore,
+    store: FeedbackStoreLike,
     limits: ApiLimits,
     question: str,
     history: list[str],

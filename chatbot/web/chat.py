@@ -25,9 +25,9 @@ from chatbot.answering.answer import Passage  # noqa: E402
 from chatbot.answering.answerer import Answerer  # noqa: E402
 from chatbot.errors import ChatbotError  # noqa: E402
 from chatbot.feedback.limits import Client, ClientLimits  # noqa: E402
+from chatbot.feedback.protocol import FeedbackStoreLike  # noqa: E402
 from chatbot.feedback.records import MAX_COMMENT_CHARS, FeedbackRecord, utc_now  # noqa: E402
 from chatbot.feedback.records import REASONS as REASON_CODES  # noqa: E402
-from chatbot.feedback.store import FeedbackStore  # noqa: E402
 from chatbot.present import (  # noqa: E402
     DISCLAIMER,
     chat_messages,
@@ -138,7 +138,7 @@ def respond(
     message: str,
     history: list[ChatMessage] | None,
     turns: list[Turn] | None = None,
-    store: FeedbackStore | None = None,
+    store: FeedbackStoreLike | None = None,
     client: Client | None = None,
     limits: ClientLimits | None = None,
 ) -> tuple[str, list[ChatMessage], list[Turn]]:
@@ -205,7 +205,7 @@ def client_of(request: Any) -> Client:
 
 
 def record_vote(
-    store: FeedbackStore | None,
+    store: FeedbackStoreLike | None,
     shown: list[Turn] | None,
     message_index: Any,
     liked: Any,
@@ -230,7 +230,9 @@ def record_vote(
     return None, False, THANKS
 
 
-def record_reason(store: FeedbackStore | None, record: FeedbackRecord | None, why: Any, typed: Any) -> str:
+def record_reason(
+    store: FeedbackStoreLike | None, record: FeedbackRecord | None, why: Any, typed: Any
+) -> str:
     """The reason and comment given after a dislike, attached to its vote: the status line.
 
     Whatever arrives (a reason not offered, a 10 MB comment, no text at all from a malformed
@@ -275,7 +277,7 @@ class Transcripts:
         return str(private_file(self.folder, FILENAME, transcript_markdown(turns, utc_now())))
 
 
-def build_app(engine: Answerer, store: FeedbackStore | None = None) -> gr.Blocks:
+def build_app(engine: Answerer, store: FeedbackStoreLike | None = None) -> gr.Blocks:
     """The patient chat. `store` keeps votes and content gaps; None keeps nothing.
 
     One function, longer than most: Gradio builds a page inside one `with gr.Blocks()` tree, and

@@ -39,7 +39,7 @@ def create_app(engine: Answerer, settings: WebSettings, store: Any = None) -> An
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, PlainTextResponse
 
-    from chatbot.feedback.store import DB_FILENAME, FeedbackStore
+    from chatbot.feedback.protocol import open_store
     from chatbot.web.api import API_PATH, ApiErrorBodies, build_api
     from chatbot.web.article import (
         ARTICLE_CSP,
@@ -50,10 +50,11 @@ def create_app(engine: Answerer, settings: WebSettings, store: Any = None) -> An
     )
     from chatbot.web.chat import build_app, mount_options
 
-    store = store or FeedbackStore(settings.data_dir / DB_FILENAME)
+    store = store or open_store(settings)  # SQLite in the data folder, or --feedback-db's PostgreSQL
     if not settings.staff_enabled:  # the staff page checks it otherwise; a damaged file said at start
         store.check()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.feedback_store = store  # closed by `serve` when it stops
     page_headers = {"content-security-policy": ARTICLE_CSP, "cache-control": "no-store"}
 
     def article(request: Any) -> Any:
@@ -206,6 +207,7 @@ def serve(engine: Answerer, settings: WebSettings) -> None:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+        app.state.feedback_store.close()  # what waits in a spool stays there for the next start
     log.info("stopped")
 
 

@@ -96,6 +96,9 @@ class WebSettings:
     staff_password: str | None = field(default=None, repr=False)
     data_dir: Path = Path("data")
     public_names: tuple[str, ...] = ()  # host names the site is reached by (a proxy's, a DNS name)
+    # A postgresql:// URL for a feedback store shared by several replicas; None: SQLite in data_dir.
+    feedback_db: str | None = field(default=None, repr=False)
+    replica: str = ""  # this server's name in the rows it writes (hostname:port when empty)
 
     def host_allowed(self, name: str) -> bool:
         """Whether a request's Host (its name, without port) is one this server answers to: the
@@ -126,6 +129,14 @@ class WebSettings:
                 "read patients' questions. Pass --auth USER:PASSWORD (or set CHATBOT_AUTH), or serve "
                 "on 127.0.0.1."
             )
+        if self.feedback_db:
+            from chatbot.feedback.protocol import is_postgres
+
+            if not is_postgres(self.feedback_db):
+                raise ChatbotError(
+                    f"--feedback-db {self.feedback_db.split('://', 1)[0]}://... is not a PostgreSQL "
+                    "URL: give postgresql://USER@HOST/DB, or leave it out to keep votes in SQLite."
+                )
         if self.auth is not None and len(self.auth.password) < MIN_PASSWORD_CHARS:
             raise ChatbotError(
                 f"the site password is {len(self.auth.password)} characters: use at least "
@@ -149,9 +160,12 @@ def settings_from(
     auth_file: Path | None = None,
     staff_password_file: Path | None = None,
     public_names: tuple[str, ...] = (),
+    feedback_db: str | None = None,
+    replica: str | None = None,
 ) -> WebSettings:
     """Settings from command-line values (a value, then a file), falling back to CHATBOT_AUTH,
-    CHATBOT_STAFF_PASSWORD, CHATBOT_DATA_DIR and CHATBOT_PUBLIC_NAMES."""
+    CHATBOT_STAFF_PASSWORD, CHATBOT_DATA_DIR, CHATBOT_PUBLIC_NAMES, CHATBOT_FEEDBACK_DB and
+    CHATBOT_REPLICA (else the replica is named hostname:port)."""
     from chatbot.feedback.store import default_data_dir
 
     if auth is not None:
@@ -167,4 +181,6 @@ def settings_from(
     staff = staff_password or environ.get("CHATBOT_STAFF_PASSWORD") or None
     folder = data_dir or (Path(environ["CHATBOT_DATA_DIR"]) if environ.get("CHATBOT_DATA_DIR") else None)
     names = parse_names(",".join(public_names)) or parse_names(environ.get("CHATBOT_PUBLIC_NAMES", ""))
-    return WebSettings(host, port, credentials, staff, folder or default_data_dir(), names)
+    database = feedback_db or environ.get("CHATBOT_FEEDBACK_DB") or None
+    name = (replica or environ.get("CHATBOT_REPLICA") or "").strip() or f"{socket.gethostname()}:{port}"
+    return WebSettings(host, port, credentials, staff, folder or default_data_dir(), names, database, name)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from chatbot.errors import FeedbackStoreError
-from chatbot.feedback.store import FeedbackStore
+from chatbot.feedback.protocol import FeedbackStoreLike
 from chatbot.web.settings import STAFF_PATH
 
 EXPORT_PATH = f"{STAFF_PATH}/export"
@@ -29,7 +29,7 @@ def export_link(name: str) -> str:
     return f"{EXPORT_PATH.removeprefix(STAFF_PATH + '/')}/{name}"
 
 
-def export_text(store: FeedbackStore, name: str) -> str:
+def export_text(store: FeedbackStoreLike, name: str) -> str:
     """An export as text, in memory (`name` one of NAMES)."""
     kind, fmt = name.split(".")
     out = io.StringIO(newline="")
@@ -37,7 +37,7 @@ def export_text(store: FeedbackStore, name: str) -> str:
     return out.getvalue()
 
 
-def export_endpoint(store: FeedbackStore) -> Any:
+def export_endpoint(store: FeedbackStoreLike) -> Any:
     """The route's function: a download of the export named in the path, or a 404 naming those
     there are, or a 503 saying why the store cannot be read."""
     from starlette.requests import Request
@@ -62,7 +62,7 @@ def export_endpoint(store: FeedbackStore) -> Any:
     return endpoint
 
 
-def add_export_routes(app: Any, store: FeedbackStore) -> None:
+def add_export_routes(app: Any, store: FeedbackStoreLike) -> None:
     """Serve the exports at EXPORT_PATH/<name> (GET; HEAD too). Added before the staff page's mount,
     which would otherwise take every path under /staff."""
     app.add_route(f"{EXPORT_PATH}/{{name}}", export_endpoint(store), methods=["GET"])

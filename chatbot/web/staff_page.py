@@ -16,7 +16,7 @@ import pandas as pd
 
 from chatbot.answering.answerer import Answerer
 from chatbot.errors import FeedbackStoreError
-from chatbot.feedback.store import FeedbackStore
+from chatbot.feedback.protocol import FeedbackStoreLike
 from chatbot.present import escape_markdown
 from chatbot.web.staff import (
     CANDIDATE_COLUMNS,
@@ -141,7 +141,7 @@ LEGEND = (
 )
 
 
-def build_staff_app(engine: Answerer, store: FeedbackStore) -> gr.Blocks:
+def build_staff_app(engine: Answerer, store: FeedbackStoreLike) -> gr.Blocks:
     """The staff review page: inspect a question, recent votes, content gaps, exports.
 
     One function, longer than most: Gradio builds a page inside one `with gr.Blocks()` tree, and
