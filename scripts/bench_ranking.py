@@ -44,7 +44,7 @@ def measure(n: int, rounds: int, depth: int, seed: int = 0) -> dict[str, float]:
         for scores in lists(n, rng).values():
             for name, rank in (("full sort", full_sort), ("partial", top_order)):
                 start = time.perf_counter()
-                order = rank(scores, depth)
+                rank(scores, depth)
                 times[name].append(time.perf_counter() - start)
             assert np.array_equal(full_sort(scores, depth), top_order(scores, depth))
     full, partial = (statistics.median(times[k]) * 1000 for k in ("full sort", "partial"))

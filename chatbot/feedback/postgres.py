@@ -49,7 +49,6 @@ from chatbot.feedback.records import (
     check_choice,
     check_text,
     check_vote_id,
-    normalise_question,
 )
 from chatbot.feedback.store import (
     _ANSWER_COLS,
@@ -60,6 +59,7 @@ from chatbot.feedback.store import (
     _feedback_from_row,
     _feedback_values,
     _gap_from_row,
+    _gap_values,
     _json,
     write_export,
 )
@@ -386,14 +386,7 @@ class PostgresFeedbackStore:
 
     def record_gap(self, rec: GapRecord) -> bool:
         values = (
-            rec.time,
-            rec.question,
-            normalise_question(rec.question),
-            _json(list(rec.history)),
-            rec.query,
-            rec.index_build,
-            _json(list(rec.closest_sections)),
-            rec.alert,
+            *_gap_values(rec),
             uuid.uuid4().hex,  # the gap's id: a replay of this write never stores it twice
             self.replica,
         )

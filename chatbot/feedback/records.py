@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from chatbot.errors import InvalidFeedbackError
 
@@ -149,14 +151,19 @@ class FeedbackRecord:
         check_choice("reason", self.reason, REASONS, optional=True)
         _check_time(self.time)
         check_vote_id(self.vote_id)
-        check_text("question", self.question, MAX_TEXT_CHARS)
-        check_text("query", self.query, MAX_TEXT_CHARS)
         check_text("comment", self.comment, MAX_COMMENT_CHARS)
-        _check_list("history", self.history, MAX_HISTORY, MAX_TEXT_CHARS)
-        if len(self.passages) > MAX_LISTED:
-            raise InvalidFeedbackError(
-                f"passages has {len(self.passages)} items, over the {MAX_LISTED} an answer can show."
-            )
+        _check_shown(self.question, self.query, self.history, self.passages)
+
+
+def _check_shown(question: str, query: str, history: tuple[str, ...], passages: Sequence[Any]) -> None:
+    """What was asked and shown, within the bounds every record keeps."""
+    check_text("question", question, MAX_TEXT_CHARS)
+    check_text("query", query, MAX_TEXT_CHARS)
+    _check_list("history", history, MAX_HISTORY, MAX_TEXT_CHARS)
+    if len(passages) > MAX_LISTED:
+        raise InvalidFeedbackError(
+            f"passages has {len(passages)} items, over the {MAX_LISTED} an answer can show."
+        )
 
 
 @dataclass(frozen=True)
@@ -177,13 +184,7 @@ class AnswerRecord:
         object.__setattr__(self, "passages", tuple(self.passages))
         check_vote_id(self.answer_id)
         _check_time(self.time)
-        check_text("question", self.question, MAX_TEXT_CHARS)
-        check_text("query", self.query, MAX_TEXT_CHARS)
-        _check_list("history", self.history, MAX_HISTORY, MAX_TEXT_CHARS)
-        if len(self.passages) > MAX_LISTED:
-            raise InvalidFeedbackError(
-                f"passages has {len(self.passages)} items, over the {MAX_LISTED} an answer can show."
-            )
+        _check_shown(self.question, self.query, self.history, self.passages)
 
     def vote(self, vote: str, reason: str | None = None, comment: str | None = None) -> FeedbackRecord:
         """The feedback row for a vote on this answer: its vote id is the answer id, so a retried

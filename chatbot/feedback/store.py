@@ -435,16 +435,7 @@ class FeedbackStore:
         return _answer_from_row(rows[0]) if rows else None
 
     def record_gap(self, rec: GapRecord) -> bool:
-        values = (
-            rec.time,
-            rec.question,
-            normalise_question(rec.question),
-            _json(list(rec.history)),
-            rec.query,
-            rec.index_build,
-            _json(list(rec.closest_sections)),
-            rec.alert,
-        )
+        values = _gap_values(rec)
         sql = f"INSERT INTO gaps ({_GAP_INSERT_COLS}) VALUES ({', '.join('?' * 8)})"
         return self._write("a content gap", [(sql, values)])
 
@@ -536,6 +527,20 @@ def write_export(
             writer.writerow([neutralise(cell) for cell in _csv_cells(rec)])
         count += 1
     return count
+
+
+def _gap_values(rec: GapRecord) -> tuple[Any, ...]:
+    """The row `_GAP_INSERT_COLS` stores for a content gap."""
+    return (
+        rec.time,
+        rec.question,
+        normalise_question(rec.question),
+        _json(list(rec.history)),
+        rec.query,
+        rec.index_build,
+        _json(list(rec.closest_sections)),
+        rec.alert,
+    )
 
 
 def _feedback_values(rec: FeedbackRecord) -> tuple[Any, ...]:
