@@ -15,18 +15,15 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import stat
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pgcluster import Cluster, running_cluster
 from test_feedback import AWKWARD, fb, gap
 
 from chatbot.cli import main
@@ -38,78 +35,12 @@ from chatbot.web.settings import WebSettings, settings_from
 
 psycopg = pytest.importorskip("psycopg") if os.environ.get("CI") != "true" else __import__("psycopg")
 
-PG_BIN_CANDIDATES = (
-    os.environ.get("CHATBOT_PG_BIN", ""),
-    *sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")), reverse=True),
-)
 FORMULAS = ('=HYPERLINK("http://evil.example/","Click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)")
-
-
-def _pg_bin() -> Path | None:
-    for folder in PG_BIN_CANDIDATES:
-        if folder and (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
-            return Path(folder)
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
-
-
-@dataclass
-class Cluster:
-    """A PostgreSQL server of the tests' own, on a Unix socket in `folder`."""
-
-    bin: Path
-    folder: Path
-    user: str | None  # who runs the server (None: this user)
-
-    @property
-    def data(self) -> Path:
-        return self.folder / "data"
-
-    def _run(self, *args: str) -> None:
-        subprocess.run(
-            [str(self.bin / args[0]), *args[1:]],
-            check=True,
-            user=self.user,
-            capture_output=True,
-            timeout=60,
-            cwd=self.folder,
-        )
-
-    def start(self) -> None:
-        options = f"-k {self.folder} -c listen_addresses='' -c fsync=off"
-        self._run(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"
-        )
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://postgres@/{dbname}?host={self.folder}"
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    pg_bin = _pg_bin()
-    if pg_bin is None:
-        reason = "PostgreSQL's server binaries (initdb, pg_ctl) are not installed; set CHATBOT_PG_BIN"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the PostgreSQL store must be tested)")
-        pytest.skip(reason)
-    folder = Path(tempfile.mkdtemp(prefix="chatbot-pg-"))
-    user = "nobody" if os.geteuid() == 0 else None  # initdb refuses to run as root
-    if user:
-        shutil.chown(folder, user)
-    found = Cluster(pg_bin, folder, user)
-    found._run("initdb", "-D", str(found.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-    found.start()
-    try:
-        yield found
-    finally:
-        try:
-            found.stop()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+    yield from running_cluster()
 
 
 _numbers = itertools.count()

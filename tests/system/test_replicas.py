@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 from conftest import DATA, ROOT
+from pgcluster import Cluster, running_cluster
 from webserver import free_port
 
 pytestmark = pytest.mark.slow  # real PostgreSQL, nginx and three `chatbot serve` processes
@@ -77,64 +78,9 @@ def _need(found: Path | None, what: str) -> Path:
     return found
 
 
-@dataclass
-class Postgres:
-    """A PostgreSQL cluster of the test's own, on a Unix socket in `folder` (no TCP)."""
-
-    bin: Path
-    folder: Path
-    user: str | None
-
-    def _run(self, *args: str) -> None:
-        subprocess.run(
-            [str(self.bin / args[0]), *args[1:]],
-            check=True,
-            user=self.user,
-            capture_output=True,
-            timeout=60,
-            cwd=self.folder,
-        )
-
-    def _ctl(self, action: str) -> None:
-        options = f"-k {self.folder} -c listen_addresses='' -c fsync=off"
-        data, log = str(self.folder / "data"), str(self.folder / "log")
-        self._run("pg_ctl", "-D", data, "-o", options, "-l", log, "-m", "fast", "-w", action)
-
-    def init(self) -> None:
-        data = str(self.folder / "data")
-        self._run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        self._ctl("start")
-
-    def restart(self) -> None:
-        self._ctl("restart")
-
-    def stop(self) -> None:
-        self._ctl("stop")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@/postgres?host={self.folder}"
-
-
 @pytest.fixture
-def postgres() -> Iterator[Postgres]:
-    pg_bin = _need(
-        _find("initdb", *sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")), reverse=True)),
-        "PostgreSQL's server binaries (initdb, pg_ctl)",
-    ).parent
-    folder = Path(tempfile.mkdtemp(prefix="chatbot-replicas-pg-"))
-    user = "nobody" if os.geteuid() == 0 else None  # initdb refuses to run as root
-    if user:
-        shutil.chown(folder, user)
-    cluster = Postgres(pg_bin, folder, user)
-    cluster.init()
-    try:
-        yield cluster
-    finally:
-        try:
-            cluster.stop()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+def postgres() -> Iterator[Cluster]:
+    yield from running_cluster("chatbot-replicas-pg-")
 
 
 class Replica:
@@ -402,7 +348,7 @@ def access_log(folder: Path) -> list[dict[str, str]]:
 
 
 def test_three_replicas_behind_nginx_lose_no_vote_through_a_kill_and_a_database_restart(
-    postgres: Postgres, tmp_path: Path
+    postgres: Cluster, tmp_path: Path
 ) -> None:
     nginx = _need(_find("nginx", "/usr/sbin"), "nginx (apt-get install -y nginx)")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -413,9 +359,9 @@ def test_three_replicas_behind_nginx_lose_no_vote_through_a_kill_and_a_database_
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE chatbot")
-    db = postgres.url.replace("/postgres?", "/chatbot?")
+    db = postgres.url().replace("/postgres?", "/chatbot?")
 
     replicas = [
         Replica(f"r{i + 1}", free_port(), shared, tmp_path / f"r{i + 1}" / "data", db) for i in range(3)
