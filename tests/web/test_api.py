@@ -29,9 +29,9 @@ from chatbot.web.settings import WebSettings, parse_credentials
 pytestmark = pytest.mark.app
 
 BASE = "http://127.0.0.1"  # the Host guard refuses TestClient's "testserver"
-# Every question of the development set, and of a blind held-out set with long messages, two
-# questions in one, near-topic and urgent ones.
-EVALUATION_SETS = ("article_dev.jsonl", "article_heldout4.jsonl")
+# Every question of every evaluation set (tuning and held-out: long messages, two questions in
+# one, follow-ups, near-topic, off-topic and urgent ones).
+EVALUATION_SETS = tuple(sorted(p.name for p in DATA.glob("article_*.jsonl")))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_every_evaluation_question_gets_what_ask_json_gives(
         got = r.json()
         ids.append(got.pop("answer_id"))
         assert got == want, line
-    assert len(expected) == len(lines) > 80 and not any("error" in want for want in expected)
+    assert len(expected) == len(lines) >= 30 and not any("error" in want for want in expected)
     assert len(set(ids)) == len(ids)  # a new id for every answer
     # Every answer kept under its id; every question not answered confidently is a content gap.
     assert rows(data, "SELECT COUNT(*) FROM answers") == [(len(lines),)]
