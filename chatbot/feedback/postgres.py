@@ -56,11 +56,11 @@ from chatbot.feedback.store import (
     _GAP_COLS,
     _GAP_INSERT_COLS,
     _answer_from_row,
+    _answer_values,
     _feedback_from_row,
     _feedback_values,
     _gap_from_row,
     _gap_values,
-    _json,
     write_export,
 )
 
@@ -393,16 +393,7 @@ class PostgresFeedbackStore:
         return self._write("gap", "a content gap", values)
 
     def record_answer(self, rec: AnswerRecord) -> bool:
-        values = (
-            rec.answer_id,
-            rec.time,
-            rec.question,
-            _json(list(rec.history)),
-            rec.query,
-            _json([{"id": p.id, "section": p.section} for p in rec.passages]),
-            rec.index_build,
-            self.replica,
-        )
+        values = (*_answer_values(rec), self.replica)
         with self._lock:  # a vote on it reaches this replica even while the database is away
             self._answers[rec.answer_id] = rec
             while len(self._answers) > RECENT_ANSWERS:

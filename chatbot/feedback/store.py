@@ -409,15 +409,7 @@ class FeedbackStore:
 
     def record_answer(self, rec: AnswerRecord) -> bool:
         """Keep an answer under its id (a new id each time: an answer is never replaced)."""
-        values = (
-            rec.answer_id,
-            rec.time,
-            rec.question,
-            _json(list(rec.history)),
-            rec.query,
-            _json([{"id": p.id, "section": p.section} for p in rec.passages]),
-            rec.index_build,
-        )
+        values = _answer_values(rec)
         sql = f"INSERT INTO answers ({_ANSWER_COLS}) VALUES ({', '.join('?' * 7)})"
         return self._write("an answer", [(sql, values)])
 
@@ -527,6 +519,19 @@ def write_export(
             writer.writerow([neutralise(cell) for cell in _csv_cells(rec)])
         count += 1
     return count
+
+
+def _answer_values(rec: AnswerRecord) -> tuple[Any, ...]:
+    """The row `_ANSWER_COLS` stores for an answer given through the API."""
+    return (
+        rec.answer_id,
+        rec.time,
+        rec.question,
+        _json(list(rec.history)),
+        rec.query,
+        _json([{"id": p.id, "section": p.section} for p in rec.passages]),
+        rec.index_build,
+    )
 
 
 def _gap_values(rec: GapRecord) -> tuple[Any, ...]:

@@ -117,8 +117,10 @@ def _passage_types(columns: tuple[str, ...]) -> list[Literal["str", "html"]]:
     return ["html" if i == HTML_COLUMN else "str" for i in range(len(columns))]
 
 
-def _passage_table(columns: tuple[str, ...], label: str, elem_id: str) -> gr.Dataframe:
-    """A table of passages (shown, or candidates): the passage cell is HTML, the widths fit 1280 px."""
+def _table(
+    columns: tuple[str, ...], label: str, elem_id: str, widths: list[str | int], **more: Any
+) -> gr.Dataframe:
+    """A read-only staff table, its cells wrapped, its columns fitting 1280 px."""
     return gr.Dataframe(
         _frame([], columns),
         label=label,
@@ -126,10 +128,14 @@ def _passage_table(columns: tuple[str, ...], label: str, elem_id: str) -> gr.Dat
         elem_id=elem_id,
         interactive=False,
         wrap=True,
-        datatype=_passage_types(columns),
-        column_widths=PASSAGE_WIDTHS,
-        max_height=900,
+        column_widths=widths,
+        **more,
     )
+
+
+def _passage_table(columns: tuple[str, ...], label: str, elem_id: str) -> gr.Dataframe:
+    """A table of passages (shown, or candidates): the passage cell is HTML."""
+    return _table(columns, label, elem_id, PASSAGE_WIDTHS, datatype=_passage_types(columns), max_height=900)
 
 
 LEGEND = (
@@ -173,30 +179,14 @@ def build_staff_app(engine: Answerer, store: FeedbackStoreLike) -> gr.Blocks:
                 )
             with gr.Tab("Recent feedback", id="feedback"):
                 gr.Markdown("Most recent first. Select a row to check its question.")
-                feedback = gr.Dataframe(
-                    _frame([], FEEDBACK_COLUMNS),
-                    label="Recent feedback",
-                    show_label=True,
-                    elem_id="staff-feedback",
-                    interactive=False,
-                    wrap=True,
-                    column_widths=FEEDBACK_WIDTHS,
-                )
+                feedback = _table(FEEDBACK_COLUMNS, "Recent feedback", "staff-feedback", FEEDBACK_WIDTHS)
                 _export_links("feedback", "feedback")
             with gr.Tab("Content gaps", id="gaps"):
                 gr.Markdown(
                     "Questions the article did not answer confidently, grouped by wording, most asked "
                     "first. Questions that got a safety card (urgent, crisis) are left out."
                 )
-                gaps = gr.Dataframe(
-                    _frame([], GAP_COLUMNS),
-                    label="Content gaps",
-                    show_label=True,
-                    elem_id="staff-gaps",
-                    interactive=False,
-                    wrap=True,
-                    column_widths=GAP_WIDTHS,
-                )
+                gaps = _table(GAP_COLUMNS, "Content gaps", "staff-gaps", GAP_WIDTHS)
                 gaps_note = gr.Markdown(elem_id="staff-gaps-note")
                 _export_links("gaps", "content gaps")
         refresh = gr.Button("Refresh tables", elem_id="staff-refresh")
